@@ -1,0 +1,175 @@
+/**
+ * The normalized policy: what the rest of the sidecar reads after `config/load.ts` has parsed,
+ * validated, merged `defaults` into each route and converted units. Every value is final:
+ * durations are milliseconds (`…Ms`), sizes are bytes (`…Bytes`), percentages are ratios 0-1.
+ * Objects are deep-frozen; a reload produces a new Policy instead of changing this one.
+ *
+ * Key names copy the YAML keys (docs/policy.md) so a reader can go from file to code by name.
+ */
+
+export interface Policy {
+  readonly version: 1;
+  readonly admin: AdminPolicy;
+  readonly drainTimeoutMs: number;
+  readonly replayBodyLimitBytes: number;
+  readonly accessLog: 'stdout' | 'off';
+  readonly listeners: readonly ListenerPolicy[];
+  readonly upstreams: ReadonlyMap<string, UpstreamPolicy>;
+  readonly routes: readonly RoutePolicy[];
+  /** The document as written (anchors and merge keys resolved), for `/config`. */
+  readonly source: unknown;
+}
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface AdminPolicy {
+  readonly address: HostPort;
+}
+
+export interface ListenerPolicy {
+  readonly name: string;
+  readonly address: HostPort;
+}
+
+export type BalanceAlgorithm = 'round-robin' | 'least-request' | 'random';
+
+export interface EndpointUrl {
+  /** `http://host:port` exactly as undici wants an origin. */
+  readonly origin: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface OutlierPolicy {
+  readonly consecutiveFailures: number;
+  readonly ejectForMs: number;
+  readonly maxEjectedRatio: number;
+}
+
+export interface UpstreamPolicy {
+  readonly name: string;
+  /** One entry per endpoint; a single DNS name is re-resolved into several at run time. */
+  readonly endpoints: readonly EndpointUrl[];
+  readonly balance: BalanceAlgorithm;
+  readonly connections: number;
+  readonly connectTimeoutMs: number;
+  readonly outlier: OutlierPolicy | undefined;
+}
+
+export interface RouteMatch {
+  readonly host: string | undefined;
+  readonly path: string | undefined;
+  readonly pathPrefix: string | undefined;
+  readonly pathRegex: RegExp | undefined;
+  readonly methods: readonly string[] | undefined;
+  /** Lower-cased header name → exact value. */
+  readonly headers: ReadonlyMap<string, string> | undefined;
+}
+
+/**
+ * A retry/failure condition. Status codes are numbers; the named classes follow the contract:
+ * `5xx`, `gateway-error` (502, 503, 504), `connect-failure`, `reset`, `timeout`.
+ */
+export type FailureCondition = number | '5xx' | 'gateway-error' | 'connect-failure' | 'reset' | 'timeout';
+
+export interface RetryPolicy {
+  readonly attempts: number;
+  readonly perTryTimeoutMs: number | undefined;
+  readonly on: readonly FailureCondition[];
+  readonly backoff: { readonly baseMs: number; readonly maxMs: number };
+  readonly budget: { readonly ratio: number; readonly minPerSecond: number };
+  readonly methods: readonly string[];
+}
+
+/** `p95`-style delays keep the quantile (0-100); fixed delays keep milliseconds. */
+export type HedgeDelay = { readonly kind: 'fixed'; readonly ms: number } | { readonly kind: 'percentile'; readonly percentile: number };
+
+export interface HedgePolicy {
+  readonly delay: HedgeDelay;
+  readonly minDelayMs: number;
+  readonly maxAttempts: number;
+  readonly budget: { readonly ratio: number };
+  readonly methods: readonly string[];
+}
+
+export type BreakerFailure = '5xx' | 'connect-failure' | 'reset' | 'timeout';
+
+export interface CircuitBreakerPolicy {
+  readonly failureRatio: number;
+  readonly minRequests: number;
+  readonly windowMs: number;
+  readonly slowCallMs: number | undefined;
+  readonly openForMs: number;
+  readonly halfOpenRequests: number;
+  readonly failOn: readonly BreakerFailure[];
+}
+
+export type PartitionKey = { readonly kind: 'header'; readonly header: string } | { readonly kind: 'client' };
+
+export interface BulkheadPolicy {
+  readonly maxConcurrent: number;
+  readonly maxQueued: number;
+  readonly queueTimeoutMs: number;
+  readonly partitionBy: PartitionKey | undefined;
+}
+
+export interface ShadowPolicy {
+  readonly upstream: string;
+  readonly ratio: number;
+  readonly compare: { readonly ignore: readonly string[] } | undefined;
+}
+
+export interface ScatterTarget {
+  readonly name: string;
+  readonly upstream: string;
+  /** Path template with `{path}`, `{suffix}`, `{query}`; undefined keeps the client's path. */
+  readonly path: string | undefined;
+  readonly timeoutMs: number | undefined;
+  readonly allEndpoints: boolean;
+}
+
+export type ScatterRequire = { readonly kind: 'all' } | { readonly kind: 'any' } | { readonly kind: 'quorum'; readonly count: number };
+
+export interface ScatterGatherPolicy {
+  readonly targets: readonly ScatterTarget[];
+  readonly require: ScatterRequire;
+  readonly aggregate: 'group' | 'merge' | 'concat';
+  readonly concat:
+    | { readonly field: string; readonly sortBy: string | undefined; readonly order: 'asc' | 'desc'; readonly limit: number | undefined }
+    | undefined;
+}
+
+export interface RoutePolicy {
+  readonly name: string;
+  /** Index in file order; first match wins. */
+  readonly index: number;
+  readonly listener: string | undefined;
+  readonly match: RouteMatch;
+  /** Undefined only on a scatter-gather route. */
+  readonly upstream: string | undefined;
+  /** 0 means no deadline. */
+  readonly timeoutMs: number;
+  readonly retry: RetryPolicy | undefined;
+  readonly hedge: HedgePolicy | undefined;
+  readonly circuitBreaker: CircuitBreakerPolicy | undefined;
+  readonly bulkhead: BulkheadPolicy | undefined;
+  readonly shadow: ShadowPolicy | undefined;
+  readonly scatterGather: ScatterGatherPolicy | undefined;
+}
+
+/** One problem found in a policy file, located for a `file:line:column: message` report. */
+export interface PolicyIssue {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly message: string;
+}
+
+export type LoadResult = { readonly ok: true; readonly policy: Policy } | { readonly ok: false; readonly issues: readonly PolicyIssue[] };
+
+export function formatIssue(issue: PolicyIssue): string {
+  return `${issue.file}:${issue.line}:${issue.column}: ${issue.message}`;
+}
