@@ -1,0 +1,78 @@
+/**
+ * The catalogue of errors the sidecar itself answers with (docs/policy.md, "Errors").
+ * Each code has one HTTP status; `http/error-response.ts` is the only place that turns an
+ * OutriderError into a response (JSON body + `x-outrider-error`).
+ */
+
+export const ERROR_STATUS = {
+  'no-route': 404,
+  'bad-request': 400,
+  'request-too-large': 413,
+  'upstream-unreachable': 502,
+  'upstream-reset': 502,
+  'retry-budget-exhausted': 503,
+  'circuit-open': 503,
+  'bulkhead-full': 503,
+  timeout: 504,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface ErrorContext {
+  readonly route?: string | undefined;
+  readonly upstream?: string | undefined;
+  readonly listener?: string | undefined;
+  /** Seconds, for `retry-after` on refusals that will pass later (circuit-open). */
+  readonly retryAfterSeconds?: number | undefined;
+}
+
+export class OutriderError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly context: ErrorContext;
+
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'OutriderError';
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    this.context = context;
+  }
+}
+
+export function isOutriderError(value: unknown): value is OutriderError {
+  return value instanceof OutriderError;
+}
+
+/** undici error codes that mean no connection was made (nothing reached the upstream). */
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/**
+ * Classify an upstream transport error as the contract's code. Anything that is not a failed
+ * connect (a reset, a closed socket, a malformed answer) is `upstream-reset`.
+ */
+export function classifyUpstreamError(err: unknown, context: ErrorContext): OutriderError {
+  if (isOutriderError(err)) return err;
+  const code = errorCode(err);
+  const detail = err instanceof Error ? err.message : String(err);
+  if (code !== undefined && UNREACHABLE_CODES.has(code)) {
+    return new OutriderError('upstream-unreachable', `upstream ${context.upstream ?? ''} unreachable: ${detail}`, context, { cause: err });
+  }
+  return new OutriderError('upstream-reset', `upstream ${context.upstream ?? ''} reset the connection: ${detail}`, context, { cause: err });
+}
+
+function errorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') return code;
+  const cause = (err as { cause?: unknown }).cause;
+  return cause === undefined ? undefined : errorCode(cause);
+}

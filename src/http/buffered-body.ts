@@ -1,0 +1,19 @@
+/** A response body the sidecar made itself (errors, aggregated answers): bytes already in hand. */
+import type { BodySink, ResponseBody } from '../pipeline/layer.js';
+
+export class BufferedBody implements ResponseBody {
+  readonly #bytes: Buffer;
+
+  constructor(bytes: Buffer) {
+    this.#bytes = bytes;
+  }
+
+  pipeTo(sink: BodySink): void {
+    if (this.#bytes.length > 0) sink.write(this.#bytes);
+    sink.end();
+  }
+
+  resume(): void {}
+
+  destroy(): void {}
+}

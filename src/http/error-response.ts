@@ -1,0 +1,32 @@
+/**
+ * The one place where errors become responses (linkerd's "rescue"): a JSON body
+ * `{ "error": code, "route", "upstream", "message" }` with the same code in `x-outrider-error`.
+ * Anything that is not an OutriderError is a bug or an unclassified upstream failure; it is
+ * answered as `upstream-reset` rather than leaking a stack trace.
+ */
+import { classifyUpstreamError, isOutriderError, type OutriderError } from '../errors.js';
+import type { ProxyResponse } from '../pipeline/layer.js';
+import { BufferedBody } from './buffered-body.js';
+
+export function toOutriderError(err: unknown, route?: string, upstream?: string): OutriderError {
+  return isOutriderError(err) ? err : classifyUpstreamError(err, { route, upstream });
+}
+
+export function errorResponse(err: OutriderError): ProxyResponse {
+  const { route, upstream, listener, retryAfterSeconds } = err.context;
+  const body = Buffer.from(
+    JSON.stringify({ error: err.code, route: route ?? null, upstream: upstream ?? null, listener, message: err.message }),
+  );
+  const headers = [
+    'content-type',
+    'application/json',
+    'content-length',
+    String(body.length),
+    'x-outrider-error',
+    err.code,
+    'cache-control',
+    'no-store',
+  ];
+  if (retryAfterSeconds !== undefined) headers.push('retry-after', String(Math.max(1, Math.ceil(retryAfterSeconds))));
+  return { status: err.status, headers, body: new BufferedBody(body) };
+}

@@ -1,0 +1,107 @@
+/**
+ * Header rewriting on the way through (RFC 9110 §7.6.1): hop-by-hop fields stop here, the
+ * forwarding fields are added, the request id is kept or generated. Headers stay flat
+ * [name, value, …] arrays end to end: it is what node:http gives and what undici and
+ * `writeHead` take, so no objects are built per request.
+ */
+import { randomUUID } from 'node:crypto';
+
+/** Fields that describe one connection, never forwarded (plus any named in `Connection`). */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** `expect: 100-continue` is answered by node:http itself; undici refuses to send it. */
+const REQUEST_ONLY_DROPPED = new Set(['expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-request-id']);
+
+export interface ForwardingInfo {
+  readonly clientAddress: string;
+  readonly authority: string;
+  readonly requestId: string;
+  readonly proto: string;
+}
+
+/** Names listed in the `Connection` header(s), lower-cased; usually none. */
+function connectionTokens(raw: readonly string[]): Set<string> | undefined {
+  let tokens: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() !== 'connection') continue;
+    for (const token of (raw[i + 1] as string).split(',')) {
+      const name = token.trim().toLowerCase();
+      if (name !== '' && name !== 'close' && name !== 'keep-alive') (tokens ??= new Set()).add(name);
+    }
+  }
+  return tokens;
+}
+
+/** The request id the client sent, or undefined. */
+export function findHeader(raw: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() === lowerName) return raw[i + 1];
+  }
+  return undefined;
+}
+
+export function newRequestId(): string {
+  return randomUUID();
+}
+
+/**
+ * Headers for the upstream request: the client's minus hop-by-hop fields, with Host set to the
+ * authority the client addressed, x-forwarded-for appended, x-forwarded-proto kept or set.
+ */
+export function upstreamRequestHeaders(raw: readonly string[], info: ForwardingInfo): string[] {
+  const listed = connectionTokens(raw);
+  const out: string[] = ['host', info.authority];
+  let forwardedFor: string | undefined;
+  let forwardedProto: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+    if (REQUEST_ONLY_DROPPED.has(lower)) {
+      if (lower === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+      else if (lower === 'x-forwarded-proto') forwardedProto ??= value;
+      continue;
+    }
+    out.push(name, value);
+  }
+  out.push('x-forwarded-for', forwardedFor === undefined ? info.clientAddress : `${forwardedFor}, ${info.clientAddress}`);
+  out.push('x-forwarded-proto', forwardedProto ?? info.proto);
+  out.push('x-request-id', info.requestId);
+  return out;
+}
+
+/**
+ * The upstream's response headers for the client: undici hands them as Buffers; hop-by-hop
+ * fields and those named in `Connection` are dropped.
+ */
+export function clientResponseHeaders(raw: readonly Buffer[]): string[] {
+  const out: string[] = [];
+  let listed: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1');
+    const lower = name.toLowerCase();
+    if (lower === 'connection') listed = connectionTokens([name, (raw[i + 1] as Buffer).toString('latin1')]);
+    if (HOP_BY_HOP.has(lower)) continue;
+    out.push(name, (raw[i + 1] as Buffer).toString('latin1'));
+  }
+  return listed === undefined ? out : dropListed(out, listed);
+}
+
+function dropListed(headers: string[], listed: Set<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if (!listed.has((headers[i] as string).toLowerCase())) out.push(headers[i] as string, headers[i + 1] as string);
+  }
+  return out;
+}

@@ -1,0 +1,112 @@
+/**
+ * The CLI.
+ *   outrider --config FILE      run the sidecar (FILE defaults to $OUTRIDER_CONFIG or
+ *                               /etc/outrider/outrider.yaml)
+ *   outrider validate FILE      check a policy: a summary and exit 0, or
+ *                               `file:line:column: message` per error and exit 1
+ *   outrider --version | --help
+ * Exit codes: 0 ok (also after a SIGTERM drain), 1 invalid policy or failed start, 2 usage.
+ */
+import { readFileSync } from 'node:fs';
+import { loadPolicyFile } from './config/load.js';
+import { formatIssue, type Policy } from './config/types.js';
+import { PolicyLoadError, Sidecar } from './sidecar.js';
+
+const DEFAULT_CONFIG = '/etc/outrider/outrider.yaml';
+
+const USAGE = `Usage:
+  outrider --config FILE     run the sidecar with the policy in FILE
+  outrider validate FILE     check a policy file and exit (0 valid, 1 invalid)
+  outrider --version         print the version
+Default FILE: $OUTRIDER_CONFIG, else ${DEFAULT_CONFIG}.`;
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const [first, ...rest] = argv;
+  if (first === 'validate') return validate(rest);
+  if (first === '--help' || first === '-h' || first === 'help') return print(USAGE);
+  if (first === '--version' || first === '-v') return print(version());
+  const configFile = parseRunArgs(argv);
+  if (configFile === undefined) return usageError();
+  await run(configFile);
+}
+
+function parseRunArgs(argv: readonly string[]): string | undefined {
+  let configFile = process.env.OUTRIDER_CONFIG ?? DEFAULT_CONFIG;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--config' || arg === '-c') {
+      const value = argv[++i];
+      if (value === undefined) return undefined;
+      configFile = value;
+    } else if (arg.startsWith('--config=')) {
+      configFile = arg.slice('--config='.length);
+    } else {
+      return undefined;
+    }
+  }
+  return configFile;
+}
+
+async function validate(args: readonly string[]): Promise<void> {
+  if (args.length !== 1) return usageError();
+  const file = args[0] as string;
+  const result = await loadPolicyFile(file);
+  if (!result.ok) {
+    for (const issue of result.issues) process.stderr.write(`${formatIssue(issue)}\n`);
+    process.stderr.write(`${result.issues.length} error${result.issues.length === 1 ? '' : 's'} in ${file}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  process.stdout.write(`${file}: valid. ${summary(result.policy)}\n`);
+}
+
+function summary(policy: Policy): string {
+  const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+  const patterns = new Set<string>();
+  for (const route of policy.routes) {
+    for (const key of ['retry', 'hedge', 'circuitBreaker', 'bulkhead', 'shadow', 'scatterGather'] as const) {
+      if (route[key] !== undefined) patterns.add(key);
+    }
+  }
+  const uses = patterns.size > 0 ? `; patterns: ${[...patterns].join(', ')}` : '';
+  return `${count(policy.listeners.length, 'listener')}, ${count(policy.upstreams.size, 'upstream')}, ${count(policy.routes.length, 'route')}${uses}.`;
+}
+
+async function run(configFile: string): Promise<void> {
+  let sidecar: Sidecar;
+  try {
+    sidecar = await Sidecar.start({ configFile });
+  } catch (err) {
+    if (err instanceof PolicyLoadError) process.stderr.write(`${err.message}\n`);
+    else process.stderr.write(`outrider: failed to start: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const stop = (signal: string): void => {
+    sidecar.log.info({ signal }, 'shutting down');
+    sidecar.shutdown().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        sidecar.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => void sidecar.reload());
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `outrider ${pkg.version}`;
+}
+
+function print(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+function usageError(): void {
+  process.stderr.write(`${USAGE}\n`);
+  process.exitCode = 2;
+}

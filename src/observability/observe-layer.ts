@@ -1,0 +1,72 @@
+/**
+ * observe: the outermost layer. It turns any error from the layers inside into the contract's
+ * JSON error response (so everything it records is what the client saw), marks the response
+ * with `x-outrider-attempts` and `x-outrider-hedged`, and when the response has been fully
+ * sent records metrics and writes the access-log line.
+ */
+import { performance } from 'node:perf_hooks';
+import { errorResponse, toOutriderError } from '../http/error-response.js';
+import type { Exchange, Layer, ProxyResponse } from '../pipeline/layer.js';
+import type { AccessLog } from './access-log.js';
+import type { Metrics, RequestRecorder } from './metrics.js';
+
+export interface ObserveDeps {
+  readonly metrics: Metrics;
+  readonly accessLog: AccessLog | undefined;
+  /** The route's upstream label; scatter and no-route use their own. */
+  readonly upstreamLabel: string;
+}
+
+export function observeLayer(routeName: string | null, deps: ObserveDeps): Layer {
+  const recorders = new Map<string, RequestRecorder>();
+  const recorderFor = (listener: string): RequestRecorder => {
+    let recorder = recorders.get(listener);
+    if (recorder === undefined) {
+      recorder = deps.metrics.recorderFor(listener, routeName ?? '', deps.upstreamLabel);
+      recorders.set(listener, recorder);
+    }
+    return recorder;
+  };
+
+  return (next) =>
+    async function observe(exchange: Exchange): Promise<ProxyResponse> {
+      const response = await next(exchange).catch((err: unknown) => rescue(exchange, routeName, deps, err));
+      const { ledger } = exchange;
+      ledger.status = response.status;
+      response.headers.push('x-outrider-attempts', String(ledger.tries));
+      if (ledger.hedged) response.headers.push('x-outrider-hedged', '1');
+      const recorder = recorderFor(exchange.request.listener);
+      ledger.onFinish(() => {
+        const durationMs = performance.now() - ledger.startedAt;
+        recorder.record(ledger.status, durationMs / 1000);
+        deps.accessLog?.write(accessLogEntry(exchange, routeName, durationMs));
+      });
+      return response;
+    };
+}
+
+function rescue(exchange: Exchange, routeName: string | null, deps: ObserveDeps, err: unknown): ProxyResponse {
+  const error = toOutriderError(err, routeName ?? undefined, exchange.ledger.upstream);
+  exchange.ledger.errorCode = error.code;
+  deps.metrics.errors.labels(routeName ?? '', error.code).inc();
+  return errorResponse(error);
+}
+
+function accessLogEntry(exchange: Exchange, routeName: string | null, durationMs: number) {
+  const { request, ledger } = exchange;
+  return {
+    requestId: request.requestId,
+    listener: request.listener,
+    route: routeName,
+    upstream: ledger.upstream ?? null,
+    endpoint: ledger.endpoint ?? null,
+    method: request.method,
+    path: request.path,
+    status: ledger.status,
+    duration: Math.round(durationMs * 1000) / 1000,
+    attempts: ledger.tries,
+    hedged: ledger.hedged,
+    breakerState: ledger.breakerState ?? null,
+    errorCode: ledger.errorCode ?? null,
+  };
+}

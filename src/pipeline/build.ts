@@ -1,0 +1,115 @@
+/**
+ * Builds each route's pipeline once, when a policy loads: LAYER_ORDER mapped to factories,
+ * the absent ones dropped, the rest folded around the terminal step. Adding a pattern is one
+ * file in policies/ and one line in LAYER_FACTORIES.
+ */
+import type { Policy, RoutePolicy } from '../config/types.js';
+import { OutriderError } from '../errors.js';
+import type { AccessLog } from '../observability/access-log.js';
+import type { Metrics } from '../observability/metrics.js';
+import { observeLayer } from '../observability/observe-layer.js';
+import { timeoutLayer } from '../policies/timeout.js';
+import type { StateRegistry } from '../state/registry.js';
+import { forwardTerminal } from '../upstream/forward.js';
+import type { UpstreamRuntime } from '../upstream/upstream.js';
+import type { Handler, Layer, RouteInfo } from './layer.js';
+import { LAYER_ORDER, type LayerName, type TerminalName } from './order.js';
+
+export interface BuildDeps {
+  readonly metrics: Metrics;
+  readonly accessLog: AccessLog | undefined;
+  readonly registry: StateRegistry;
+  readonly upstreams: ReadonlyMap<string, UpstreamRuntime>;
+  readonly policy: Policy;
+}
+
+export interface RouteRuntime extends RouteInfo {
+  readonly policy: RoutePolicy;
+  readonly handler: Handler;
+  /** Active layers, outermost first, then the terminal step (for /status). */
+  readonly layers: readonly (LayerName | TerminalName)[];
+  /** Policies present in the route that this build does not enforce yet. */
+  readonly notEnforced: readonly string[];
+}
+
+type LayerFactory = (route: RoutePolicy, deps: BuildDeps) => Layer | undefined;
+
+/** One entry per pattern that has landed; LAYER_ORDER decides where each sits. */
+const LAYER_FACTORIES: { readonly [K in LayerName]?: LayerFactory } = {
+  observe: (route, deps) => observeLayer(route.name, { ...deps, upstreamLabel: upstreamLabel(route) }),
+  timeout: (route) => timeoutLayer(route),
+};
+
+/** The route keys each layer enforces, to report configured-but-not-enforced patterns. */
+const LAYER_KEYS: { readonly [K in LayerName]?: keyof RoutePolicy } = {
+  bulkhead: 'bulkhead',
+  shadow: 'shadow',
+  retry: 'retry',
+  hedge: 'hedge',
+  circuitBreaker: 'circuitBreaker',
+};
+
+export function buildRoute(route: RoutePolicy, deps: BuildDeps): RouteRuntime {
+  const [terminalName, terminal] = buildTerminal(route, deps);
+  const applied: [LayerName, Layer][] = [];
+  for (const name of LAYER_ORDER) {
+    const layer = LAYER_FACTORIES[name]?.(route, deps);
+    if (layer === undefined) continue;
+    if (typeof layer !== 'function') throw new TypeError(`layer ${name} of route ${route.name} is not a function`);
+    applied.push([name, layer]);
+  }
+  const handler = applied.reduceRight<Handler>((next, [, layer]) => layer(next), terminal);
+  return {
+    name: route.name,
+    policy: route,
+    handler,
+    layers: [...applied.map(([name]) => name), terminalName],
+    notEnforced: notEnforced(route, terminalName),
+  };
+}
+
+function buildTerminal(route: RoutePolicy, deps: BuildDeps): [TerminalName, Handler] {
+  if (route.scatterGather !== undefined) return ['scatterGather', notYetLanded(route, 'scatterGather')];
+  const upstream = deps.upstreams.get(route.upstream ?? '');
+  if (upstream === undefined) throw new Error(`route ${route.name}: upstream ${route.upstream ?? '(none)'} was not built`);
+  return ['forward', forwardTerminal(upstream)];
+}
+
+function notEnforced(route: RoutePolicy, terminal: TerminalName): string[] {
+  const missing: string[] = [];
+  for (const [layer, key] of Object.entries(LAYER_KEYS) as [LayerName, keyof RoutePolicy][]) {
+    if (route[key] !== undefined && LAYER_FACTORIES[layer] === undefined) missing.push(key);
+  }
+  if (terminal === 'scatterGather') missing.push('scatterGather');
+  return missing;
+}
+
+/** Until the scatter-gather terminal lands, such a route answers 502 and says why. */
+function notYetLanded(route: RoutePolicy, pattern: string): Handler {
+  return async function unavailable() {
+    throw new OutriderError('upstream-unreachable', `route ${route.name}: ${pattern} is not supported by this build`, {
+      route: route.name,
+    });
+  };
+}
+
+function upstreamLabel(route: RoutePolicy): string {
+  return route.upstream ?? (route.scatterGather !== undefined ? 'scatter-gather' : '');
+}
+
+/** Pipelines for requests no route takes, observed like any other: 404 no-route, 400 bad-request. */
+export function buildFallbacks(deps: BuildDeps): { noRoute: Handler; badRequest: Handler } {
+  const observe = observeLayer(null, { ...deps, upstreamLabel: '' });
+  return {
+    noRoute: observe(async function noRoute(exchange) {
+      const { listener, method, authority, path } = exchange.request;
+      throw new OutriderError('no-route', `no route of listener ${listener} matches ${method} ${authority}${path}`, { listener });
+    }),
+    badRequest: observe(async function badRequest(exchange) {
+      const { listener, incoming } = exchange.request;
+      throw new OutriderError('bad-request', `request target ${incoming.url ?? ''} is neither origin-form nor absolute http:// form`, {
+        listener,
+      });
+    }),
+  };
+}

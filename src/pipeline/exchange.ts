@@ -1,0 +1,63 @@
+/**
+ * Per-request bookkeeping shared by every layer of one client request. Retry and hedge draw on
+ * the same ledger (tries made, copies in flight, endpoints tried), so `retry.attempts` bounds
+ * the tries in all and `hedge.maxAttempts` the copies in flight. The observe layer reads the
+ * outcome fields for metrics and the access log.
+ */
+import type { Exchange } from './layer.js';
+
+export class AttemptLedger {
+  /** Tries sent upstream so far (first, retries and hedge copies). */
+  tries = 0;
+  /** Tries currently in flight (more than one only while hedging). */
+  inFlight = 0;
+  /** True when the winning response came from a hedge copy. */
+  hedged = false;
+  /** Origins already tried, so the next try can prefer another endpoint. */
+  readonly endpointsTried: string[] = [];
+  /** The upstream and endpoint that answered (or were last tried). */
+  upstream: string | undefined;
+  endpoint: string | undefined;
+  /** Breaker state seen by the last try, for the access log. */
+  breakerState: string | undefined;
+  /** The sidecar's own error code, when it answered instead of the upstream. */
+  errorCode: string | undefined;
+  status = 0;
+  readonly startedAt: number;
+
+  #finishers: (() => void)[] | undefined;
+  #finished = false;
+
+  constructor(startedAt: number) {
+    this.startedAt = startedAt;
+  }
+
+  /** Run `fn` once when the response has been fully written or the client went away. */
+  onFinish(fn: () => void): void {
+    if (this.#finished) {
+      fn();
+      return;
+    }
+    (this.#finishers ??= []).push(fn);
+  }
+
+  /** Called by the listener exactly once per request. */
+  finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    const finishers = this.#finishers;
+    if (finishers === undefined) return;
+    for (const fn of finishers) fn();
+  }
+
+  recordTry(origin: string): void {
+    this.tries += 1;
+    this.endpoint = origin;
+    if (!this.endpointsTried.includes(origin)) this.endpointsTried.push(origin);
+  }
+}
+
+/** The same exchange seen through another signal (a deadline, a hedge copy's own abort). */
+export function withSignal(exchange: Exchange, signal: AbortSignal): Exchange {
+  return { request: exchange.request, route: exchange.route, ledger: exchange.ledger, signal };
+}

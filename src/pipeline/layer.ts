@@ -1,0 +1,80 @@
+/**
+ * The one interface every pattern implements. A route's policies become a chain of layers,
+ * built once when the policy loads (pipeline/build.ts), outermost first as in LAYER_ORDER.
+ *
+ *   Handler: (exchange) => Promise<ProxyResponse>   — answer one request
+ *   Layer:   (next: Handler) => Handler             — wrap the next handler with one concern
+ *
+ * A layer never mutates the exchange it got; to change the signal (a deadline, a hedge copy)
+ * it passes a derived exchange down. Per-request bookkeeping shared by all layers (tries,
+ * endpoints tried, the outcome for the access log) lives in the exchange's ledger.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { RoutePolicy } from '../config/types.js';
+import type { AttemptLedger } from './exchange.js';
+
+/** A request body: none, the client's stream (read once), or bytes kept for replay. */
+export type RequestBody = null | IncomingMessage | Buffer;
+
+export interface ProxyRequest {
+  readonly method: string;
+  /** Origin-form target: path and query, as sent upstream. */
+  readonly path: string;
+  /** Authority the client addressed (absolute-form URI or Host header), port included. */
+  readonly authority: string;
+  /** Headers for the upstream as a flat [name, value, …] list: hop-by-hop removed, forwarding headers added. */
+  readonly headers: readonly string[];
+  readonly body: RequestBody;
+  readonly requestId: string;
+  readonly clientAddress: string;
+  readonly listener: string;
+  /** The client's request, for reading its headers (never for writing). */
+  readonly incoming: IncomingMessage;
+}
+
+/** Where a response body is delivered: the client connection, or a buffer for aggregation. */
+export interface BodySink {
+  /** Returns false when the sink is full; the source then waits for `ResponseBody.resume()`. */
+  write(chunk: Buffer): boolean;
+  end(): void;
+  /** The body broke after its headers were sent (reset, deadline). */
+  fail(err: Error): void;
+}
+
+export interface ResponseBody {
+  /** Start delivering to the sink. Called at most once. */
+  pipeTo(sink: BodySink): void;
+  /** The sink drained: deliver more. */
+  resume(): void;
+  /** Abandon the body and release its connection (hedge loser, client gone). */
+  destroy(reason?: Error): void;
+}
+
+export interface ProxyResponse {
+  readonly status: number;
+  /** Flat [name, value, …] list, hop-by-hop removed. Outer layers may append to it. */
+  readonly headers: string[];
+  readonly body: ResponseBody;
+}
+
+/** What layers may know of their route: the frozen policy slice and its name. */
+export interface RouteInfo {
+  readonly name: string;
+  /** Undefined for a request that matched no route. */
+  readonly policy: RoutePolicy | undefined;
+}
+
+export const NO_ROUTE: RouteInfo = Object.freeze({ name: '', policy: undefined });
+
+/** One request's trip through a route's pipeline. */
+export interface Exchange {
+  readonly request: ProxyRequest;
+  readonly route: RouteInfo;
+  /** Aborted when the client goes away, the deadline passes, or a hedge copy lost. */
+  readonly signal: AbortSignal;
+  readonly ledger: AttemptLedger;
+}
+
+export type Handler = (exchange: Exchange) => Promise<ProxyResponse>;
+
+export type Layer = (next: Handler) => Handler;

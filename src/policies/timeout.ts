@@ -1,0 +1,35 @@
+/**
+ * timeout: bounds the whole exchange (queueing, every try, backoff and hedges) with the
+ * route's `timeout`. When the deadline passes it aborts the signal that every inner layer and
+ * try listens to, so the work is really cancelled (not merely raced), and the client gets
+ * 504 `timeout`. The deadline stays armed while the body streams: a body still arriving at
+ * the deadline is cut, as Envoy's route timeout does. `timeout: 0s` disables it.
+ */
+import { OutriderError } from '../errors.js';
+import { withSignal } from '../pipeline/exchange.js';
+import type { Exchange, Layer } from '../pipeline/layer.js';
+import type { RoutePolicy } from '../config/types.js';
+
+export function timeoutLayer(policy: RoutePolicy): Layer | undefined {
+  const timeoutMs = policy.timeoutMs;
+  if (timeoutMs <= 0) return undefined;
+  return (next) =>
+    function timeout(exchange: Exchange) {
+      const deadline = new AbortController();
+      const onParentAbort = (): void => deadline.abort(exchange.signal.reason);
+      exchange.signal.addEventListener('abort', onParentAbort, { once: true });
+      const timer = setTimeout(() => {
+        deadline.abort(
+          new OutriderError('timeout', `route ${policy.name} timed out after ${timeoutMs} ms`, {
+            route: policy.name,
+            upstream: exchange.ledger.upstream,
+          }),
+        );
+      }, timeoutMs);
+      exchange.ledger.onFinish(() => {
+        clearTimeout(timer);
+        exchange.signal.removeEventListener('abort', onParentAbort);
+      });
+      return next(withSignal(exchange, deadline.signal));
+    };
+}

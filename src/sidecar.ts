@@ -1,0 +1,320 @@
+/**
+ * The composition root: policy file → upstreams, route pipelines, listeners, admin server;
+ * then hot reload (watch the file and its folder, swap atomically, keep the old policy when
+ * the new one is invalid) and graceful drain.
+ */
+import { createHash } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve as resolvePath } from 'node:path';
+import { AdminServer } from './admin/server.js';
+import { loadPolicyFile } from './config/load.js';
+import { formatIssue, type Policy, type PolicyIssue } from './config/types.js';
+import { Listener, type ListenerRoutes } from './http/listener.js';
+import { pinoAccessLog, type AccessLog } from './observability/access-log.js';
+import { createLogger, flushLogger, type Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { buildFallbacks, buildRoute, type RouteRuntime } from './pipeline/build.js';
+import { RouteTable } from './routing/route-table.js';
+import { StateRegistry } from './state/registry.js';
+import { UpstreamRuntime, upstreamStateKey } from './upstream/upstream.js';
+import { redactPolicySource } from './config/redact.js';
+
+export interface SidecarOptions {
+  readonly configFile: string;
+  /** Watch the policy file and reload on change (default true). */
+  readonly watch?: boolean;
+  readonly logger?: Logger;
+  readonly accessLogger?: Logger;
+}
+
+interface Runtime {
+  readonly policy: Policy;
+  readonly hash: string;
+  readonly loadedAt: string;
+  readonly routes: readonly RouteRuntime[];
+  readonly upstreams: ReadonlyMap<string, UpstreamRuntime>;
+  readonly fallbacks: Pick<ListenerRoutes, 'noRoute' | 'badRequest'>;
+}
+
+export type ReloadOutcome =
+  | { readonly result: 'applied' }
+  | { readonly result: 'unchanged' }
+  | { readonly result: 'rejected'; readonly issues: readonly string[] };
+
+/** Waits this long after a file event, so an editor's or kubelet's burst of writes reloads once. */
+const RELOAD_DEBOUNCE_MS = 100;
+
+export class PolicyLoadError extends Error {
+  readonly issues: readonly PolicyIssue[];
+  constructor(issues: readonly PolicyIssue[]) {
+    super(issues.map(formatIssue).join('\n'));
+    this.name = 'PolicyLoadError';
+    this.issues = issues;
+  }
+}
+
+export class Sidecar {
+  readonly file: string;
+  readonly metrics = new Metrics();
+  readonly log: Logger;
+  readonly #accessLog: AccessLog;
+  readonly #registry = new StateRegistry();
+  readonly #listeners = new Map<string, Listener>();
+  #runtime: Runtime;
+  #admin: AdminServer | undefined;
+  #watcher: FSWatcher | undefined;
+  #reloadTimer: NodeJS.Timeout | undefined;
+  #reloading: Promise<ReloadOutcome> | undefined;
+  #ready = false;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(file: string, policy: Policy, options: SidecarOptions) {
+    this.file = file;
+    this.log = options.logger ?? createLogger('outrider', 2);
+    this.#accessLog = pinoAccessLog(options.accessLogger ?? createLogger('access', 1));
+    this.#runtime = this.#build(policy);
+  }
+
+  /** Load the policy, open the admin server and every listener; resolves once ready. */
+  static async start(options: SidecarOptions): Promise<Sidecar> {
+    const file = resolvePath(options.configFile);
+    const loaded = await loadPolicyFile(file);
+    if (!loaded.ok) throw new PolicyLoadError(loaded.issues);
+    const sidecar = new Sidecar(file, loaded.policy, options);
+    try {
+      await sidecar.#open(options.watch ?? true);
+    } catch (err) {
+      await sidecar.shutdown();
+      throw err;
+    }
+    return sidecar;
+  }
+
+  get policy(): Policy {
+    return this.#runtime.policy;
+  }
+
+  isReady(): boolean {
+    return this.#ready;
+  }
+
+  listenerPort(name: string): number {
+    const listener = this.#listeners.get(name);
+    if (listener === undefined) throw new Error(`no listener named ${name}`);
+    return listener.port();
+  }
+
+  adminPort(): number {
+    return this.#admin?.port() ?? 0;
+  }
+
+  /** Re-read the policy file; apply it if valid and changed, else keep the running one. */
+  reload(): Promise<ReloadOutcome> {
+    // One reload at a time; a burst of file events waits for the one in progress.
+    const previous = this.#reloading ?? Promise.resolve<ReloadOutcome>({ result: 'unchanged' });
+    const next = previous.then(() => this.#reloadNow());
+    this.#reloading = next;
+    return next;
+  }
+
+  /** Not ready, stop accepting, let in-flight requests finish within drainTimeout, close. */
+  shutdown(): Promise<void> {
+    this.#stopping ??= this.#shutdownNow();
+    return this.#stopping;
+  }
+
+  async #open(watchFile: boolean): Promise<void> {
+    await this.#startUpstreams(this.#runtime);
+    this.#admin = new AdminServer(this.#runtime.policy.admin.address, this.#adminView(), this.metrics);
+    await this.#admin.start();
+    await this.#applyListeners(this.#runtime);
+    if (watchFile) this.#watch();
+    this.metrics.policyInfo.labels(this.#runtime.hash).set(1);
+    this.#ready = true;
+    this.log.info({ file: this.file, listeners: [...this.#listeners.keys()], admin: this.adminPort() }, 'outrider ready');
+  }
+
+  #build(policy: Policy): Runtime {
+    this.#registry.beginBuild();
+    const upstreams = new Map<string, UpstreamRuntime>();
+    for (const upstream of policy.upstreams.values()) {
+      const runtime = this.#registry.acquire(
+        upstreamStateKey(upstream),
+        () => new UpstreamRuntime(upstream),
+        (u) => u.close(),
+      );
+      upstreams.set(upstream.name, runtime);
+    }
+    const deps = {
+      metrics: this.metrics,
+      accessLog: policy.accessLog === 'off' ? undefined : this.#accessLog,
+      registry: this.#registry,
+      upstreams,
+      policy,
+    };
+    return {
+      policy,
+      hash: createHash('sha256').update(JSON.stringify(policy.source)).digest('hex').slice(0, 16),
+      loadedAt: new Date().toISOString(),
+      routes: policy.routes.map((route) => buildRoute(route, deps)),
+      upstreams,
+      fallbacks: buildFallbacks(deps),
+    };
+  }
+
+  async #startUpstreams(runtime: Runtime): Promise<void> {
+    const onResolveError = (upstream: string, err: Error): void =>
+      this.log.warn({ upstream, err: err.message }, 'DNS resolution failed; keeping the last addresses');
+    await Promise.all([...runtime.upstreams.values()].map((u) => u.start({ onResolveError })));
+    for (const route of runtime.routes) {
+      if (route.notEnforced.length > 0) {
+        this.log.warn({ route: route.name, notEnforced: route.notEnforced }, 'route has policies this build does not enforce yet');
+      }
+    }
+  }
+
+  #routesFor(runtime: Runtime, listener: string): ListenerRoutes {
+    return { table: new RouteTable(runtime.routes, listener), ...runtime.fallbacks };
+  }
+
+  /** Open new listeners, rebind moved ones, close removed ones, swap every route table. */
+  async #applyListeners(runtime: Runtime): Promise<void> {
+    const wanted = runtime.policy.listeners;
+    const opened: Listener[] = [];
+    try {
+      for (const policy of wanted) {
+        const current = this.#listeners.get(policy.name);
+        if (current !== undefined && sameAddress(current.policy.address, policy.address)) continue;
+        const listener = new Listener(policy, this.#routesFor(runtime, policy.name), this.#listenerHooks());
+        await listener.start();
+        opened.push(listener);
+      }
+    } catch (err) {
+      await Promise.all(opened.map((l) => l.drain(0)));
+      throw err;
+    }
+    const retired: Listener[] = [];
+    for (const listener of opened) {
+      const previous = this.#listeners.get(listener.name);
+      if (previous !== undefined) retired.push(previous);
+      this.#listeners.set(listener.name, listener);
+    }
+    for (const [name, listener] of this.#listeners) {
+      if (!wanted.some((l) => l.name === name)) {
+        retired.push(listener);
+        this.#listeners.delete(name);
+      } else {
+        listener.setRoutes(this.#routesFor(runtime, name));
+      }
+    }
+    // Retired listeners finish their requests in the background; the new ones already serve.
+    for (const listener of retired) void listener.drain(runtime.policy.drainTimeoutMs);
+  }
+
+  #listenerHooks() {
+    return {
+      onInFlightChange: (listener: string, delta: 1 | -1) => this.metrics.inFlight.labels(listener).inc(delta),
+      onInternalError: (listener: string, err: unknown) => this.log.error({ listener, err }, 'internal error while answering a request'),
+    };
+  }
+
+  async #reloadNow(): Promise<ReloadOutcome> {
+    if (this.#stopping !== undefined) return { result: 'unchanged' };
+    const loaded = await loadPolicyFile(this.file);
+    if (!loaded.ok) return this.#rejectReload(loaded.issues.map(formatIssue));
+    const hash = createHash('sha256').update(JSON.stringify(loaded.policy.source)).digest('hex').slice(0, 16);
+    if (hash === this.#runtime.hash) return { result: 'unchanged' };
+    const keep = this.#registry.keys();
+    let next: Runtime;
+    try {
+      next = this.#build(loaded.policy);
+      await this.#startUpstreams(next);
+      await this.#applyListeners(next);
+    } catch (err) {
+      await this.#registry.abandonBuild(keep);
+      return this.#rejectReload([`${this.file}: ${(err as Error).message}`]);
+    }
+    const previous = this.#runtime;
+    this.#runtime = next;
+    this.metrics.policyInfo.reset();
+    this.metrics.policyInfo.labels(next.hash).set(1);
+    this.metrics.reloads.labels('applied').inc();
+    // Pools of changed upstreams close once their in-flight requests are done (undici's close).
+    void this.#registry.sweep();
+    this.log.info({ file: this.file, from: previous.hash, to: next.hash }, 'policy reloaded');
+    return { result: 'applied' };
+  }
+
+  #rejectReload(issues: string[]): ReloadOutcome {
+    this.metrics.reloads.labels('rejected').inc();
+    this.log.error({ file: this.file, issues }, 'policy reload rejected; the running policy stays');
+    return { result: 'rejected', issues };
+  }
+
+  /**
+   * Watch the folder, not just the file: Kubernetes updates a mounted ConfigMap by swapping a
+   * `..data` symlink, which an inotify watch on the old file never sees.
+   */
+  #watch(): void {
+    const name = basename(this.file);
+    this.#watcher = watch(dirname(this.file), (_event, changed) => {
+      if (changed !== null && changed !== name && !changed.startsWith('..')) return;
+      clearTimeout(this.#reloadTimer);
+      this.#reloadTimer = setTimeout(() => void this.reload(), RELOAD_DEBOUNCE_MS);
+    });
+    this.#watcher.on('error', (err) => this.log.error({ err: err.message }, 'policy watcher failed; reload on SIGHUP only'));
+  }
+
+  async #shutdownNow(): Promise<void> {
+    this.#ready = false;
+    this.#watcher?.close();
+    clearTimeout(this.#reloadTimer);
+    const drainMs = this.#runtime.policy.drainTimeoutMs;
+    const inFlight = [...this.#listeners.values()].reduce((n, l) => n + l.inFlight, 0);
+    this.log.info({ drainTimeoutMs: drainMs, inFlight }, 'draining');
+    await Promise.all([...this.#listeners.values()].map((l) => l.drain(drainMs)));
+    this.#listeners.clear();
+    await this.#admin?.close();
+    await this.#registry.disposeAll();
+    this.log.info('stopped');
+    flushLogger(this.log);
+  }
+
+  #adminView() {
+    return {
+      isReady: () => this.#ready,
+      config: () => redactPolicySource(this.#runtime.policy.source),
+      status: () => this.#status(),
+    };
+  }
+
+  #status(): unknown {
+    const runtime = this.#runtime;
+    return {
+      ready: this.#ready,
+      policy: { file: this.file, hash: runtime.hash, loadedAt: runtime.loadedAt },
+      listeners: [...this.#listeners.values()].map((l) => ({
+        name: l.name,
+        address: `${l.policy.address.host}:${l.port()}`,
+        inFlight: l.inFlight,
+      })),
+      routes: runtime.routes.map((r) => ({
+        name: r.name,
+        listener: r.policy.listener ?? null,
+        upstream: r.policy.upstream ?? null,
+        timeoutMs: r.policy.timeoutMs,
+        layers: r.layers,
+        notEnforced: r.notEnforced,
+      })),
+      upstreams: [...runtime.upstreams.values()].map((u) => ({
+        name: u.name,
+        balance: u.policy.balance,
+        endpoints: u.endpoints.map((e) => ({ origin: e.origin, inFlight: e.inFlight, available: e.available })),
+      })),
+    };
+  }
+}
+
+function sameAddress(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
+  return a.host === b.host && a.port === b.port;
+}

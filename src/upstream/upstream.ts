@@ -1,0 +1,95 @@
+/**
+ * One upstream at run time: its endpoints, each with a keep-alive undici Pool, and the
+ * balancer that picks one per try. Kept in the state registry under its name and settings, so
+ * a reload that leaves an upstream unchanged keeps its warm connections.
+ */
+import { Pool } from 'undici';
+import type { EndpointUrl, UpstreamPolicy } from '../config/types.js';
+import { createBalancer, type Balancer } from './balancer.js';
+import { DNS_REFRESH_MS, needsResolution, resolveEndpoint } from './resolve.js';
+
+export class Endpoint {
+  readonly origin: string;
+  readonly pool: Pool;
+  inFlight = 0;
+  available = true;
+
+  constructor(url: EndpointUrl, policy: UpstreamPolicy) {
+    this.origin = url.origin;
+    this.pool = new Pool(url.origin, {
+      connections: policy.connections,
+      connect: { timeout: policy.connectTimeoutMs },
+      // Deadlines are the route's (timeout, perTryTimeout); undici's own would race them.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      keepAliveTimeout: 4_000,
+      pipelining: 1,
+    });
+  }
+}
+
+export interface UpstreamEvents {
+  onResolveError?(upstream: string, err: Error): void;
+}
+
+export class UpstreamRuntime {
+  readonly name: string;
+  readonly policy: UpstreamPolicy;
+  endpoints: readonly Endpoint[];
+  readonly #balancer: Balancer;
+  #refreshTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #started = false;
+
+  constructor(policy: UpstreamPolicy) {
+    this.name = policy.name;
+    this.policy = policy;
+    this.#balancer = createBalancer(policy.balance);
+    this.endpoints = needsResolution(policy.endpoints) ? [] : policy.endpoints.map((e) => new Endpoint(e, policy));
+  }
+
+  /** Resolve a DNS-named endpoint now and then every DNS_REFRESH_MS; no-op for literal endpoints. */
+  async start(events: UpstreamEvents = {}): Promise<void> {
+    if (this.#started || !needsResolution(this.policy.endpoints)) return;
+    this.#started = true;
+    await this.#refresh(events);
+    this.#refreshTimer = setInterval(() => void this.#refresh(events), DNS_REFRESH_MS);
+    this.#refreshTimer.unref();
+  }
+
+  pick(avoid: readonly string[]): Endpoint | undefined {
+    return this.#balancer.pick(this.endpoints, avoid);
+  }
+
+  /** Let in-flight requests finish, then close every connection. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#refreshTimer);
+    await Promise.all(this.endpoints.map((e) => e.pool.close()));
+  }
+
+  async #refresh(events: UpstreamEvents): Promise<void> {
+    const named = this.policy.endpoints[0] as EndpointUrl;
+    try {
+      const resolved = await resolveEndpoint(named);
+      if (this.#closed) return;
+      this.#replaceEndpoints(resolved);
+    } catch (err) {
+      // Keep the last good addresses: a resolver hiccup must not empty the upstream.
+      events.onResolveError?.(this.name, err as Error);
+    }
+  }
+
+  #replaceEndpoints(resolved: readonly EndpointUrl[]): void {
+    const current = new Map(this.endpoints.map((e) => [e.origin, e]));
+    const next = resolved.map((url) => current.get(url.origin) ?? new Endpoint(url, this.policy));
+    const kept = new Set(next);
+    for (const old of this.endpoints) if (!kept.has(old)) void old.pool.close();
+    this.endpoints = next;
+  }
+}
+
+/** Settings that, when changed by a reload, require new pools. */
+export function upstreamStateKey(policy: UpstreamPolicy): string {
+  return `upstream:${policy.name}:${JSON.stringify([policy.endpoints, policy.balance, policy.connections, policy.connectTimeoutMs])}`;
+}
