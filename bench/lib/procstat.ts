@@ -1,0 +1,65 @@
+/**
+ * CPU time and memory of a process and its descendants, read from /proc (Linux only; elsewhere
+ * the figures are reported as unavailable rather than guessed).
+ */
+import fs from 'node:fs';
+
+/** USER_HZ: the kernel reports CPU times in these ticks; 100 on every Linux we run on. */
+const TICKS_PER_SECOND = 100;
+
+function read(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The process and its descendants (nginx's master and worker, for instance), at most 4 deep. */
+export function processTree(pid: number, depth = 0): number[] {
+  const children = read(`/proc/${pid}/task/${pid}/children`);
+  const pids = [pid];
+  if (!children || depth >= 4) return pids;
+  for (const child of children.trim().split(/\s+/)) if (child) pids.push(...processTree(Number(child), depth + 1));
+  return pids;
+}
+
+/** utime + stime in seconds, summed over the tree; undefined when /proc is not there. */
+export function cpuSeconds(pid: number): number | undefined {
+  let ticks = 0;
+  let found = false;
+  for (const p of processTree(pid)) {
+    const stat = read(`/proc/${p}/stat`);
+    if (!stat) continue;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+    found = true;
+  }
+  return found ? ticks / TICKS_PER_SECOND : undefined;
+}
+
+function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
+  let total = 0;
+  let found = false;
+  for (const p of processTree(pid)) {
+    const status = read(`/proc/${p}/status`);
+    const match = status?.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+    if (!match) continue;
+    total += Number(match[1]);
+    found = true;
+  }
+  return found ? total : undefined;
+}
+
+/** Resident memory now, in MiB, summed over the tree. */
+export function rssMiB(pid: number): number | undefined {
+  const kib = statusKiB(pid, 'VmRSS');
+  return kib === undefined ? undefined : Math.round((kib / 1024) * 10) / 10;
+}
+
+/** Peak resident memory since start (high-water mark), in MiB, summed over the tree. */
+export function peakRssMiB(pid: number): number | undefined {
+  const kib = statusKiB(pid, 'VmHWM');
+  return kib === undefined ? undefined : Math.round((kib / 1024) * 10) / 10;
+}

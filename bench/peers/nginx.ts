@@ -1,0 +1,71 @@
+/**
+ * nginx, as the overhead scenario's upstream (`return 200` with a 100-byte body) and as a peer
+ * proxy. The bench writes the config into a temp dir and runs nginx in the foreground there, one
+ * worker process, pinned like everything else.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { waitFor200 } from '../lib/http.js';
+import { spawnPinned, stop, type Role } from '../lib/procs.js';
+import { findBinary, tempDir } from '../lib/tmp.js';
+import { defaultBody } from '../upstreams/behaviour.js';
+import type { Started } from './target.js';
+
+function mainConfig(dir: string, server: string): string {
+  // The master runs as root here; without `user root` the worker would run as nobody and
+  // could not open files in our private temp dir.
+  const user = process.getuid?.() === 0 ? 'user root;\n' : '';
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/${t};`).join('\n');
+  return `${user}worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 8192; multi_accept on; }
+http {
+  access_log off;
+${temp}
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+${server}
+}
+`;
+}
+
+async function run(name: string, role: Role, conf: string, port: number, probe: string): Promise<Started> {
+  const bin = findBinary('nginx');
+  if (!bin) return { ok: false, reason: 'not installed (bench/install-peers.sh)' };
+  const dir = tempDir(name);
+  const file = path.join(dir, 'nginx.conf');
+  fs.writeFileSync(file, mainConfig(dir, conf));
+  const child = spawnPinned(name, bin, ['-p', dir, '-c', file, '-g', 'daemon off;'], { role });
+  try {
+    const readyMs = await waitFor200(child, port, probe);
+    return { ok: true, port, pid: child.pid, readyMs, stop: () => stop(child).then(() => undefined) };
+  } catch (err) {
+    await stop(child);
+    return { ok: false, reason: err instanceof Error ? err.message.split('\n').slice(0, 3).join(' ') : String(err) };
+  }
+}
+
+/** The `return 200` upstream of the overhead scenario, on the generator's core. */
+export function startNginxUpstream(port: number): Promise<Started> {
+  const body = defaultBody('nginx');
+  const server = `  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location / { default_type application/json; return 200 '${body}'; }
+  }`;
+  return run('nginx-upstream', 'generator', server, port, '/');
+}
+
+/** nginx as a reverse proxy with keep-alive to the upstream. */
+export function startNginxProxy(port: number, upstreamPort: number): Promise<Started> {
+  const server = `  upstream app { server 127.0.0.1:${upstreamPort}; keepalive 64; keepalive_requests 10000000; }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }`;
+  return run('nginx-proxy', 'proxy', server, port, '/');
+}
