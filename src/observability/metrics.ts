@@ -24,7 +24,7 @@ export class Metrics {
   readonly policyInfo: Gauge<'hash'>;
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'outrider_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'outrider_' });
     const registers = [this.registry];
     this.requests = new Counter({
       name: 'outrider_requests_total',
