@@ -58,7 +58,10 @@ export function buildRoute(route: RoutePolicy, deps: BuildDeps): RouteRuntime {
     if (typeof layer !== 'function') throw new TypeError(`layer ${name} of route ${route.name} is not a function`);
     applied.push([name, layer]);
   }
-  const handler = applied.reduceRight<Handler>((next, [, layer]) => layer(next), terminal);
+  const handler = compose(
+    applied.map(([, layer]) => layer),
+    terminal,
+  );
   return {
     name: route.name,
     policy: route,
@@ -66,6 +69,11 @@ export function buildRoute(route: RoutePolicy, deps: BuildDeps): RouteRuntime {
     layers: [...applied.map(([name]) => name), terminalName],
     notEnforced: notEnforced(route, terminalName),
   };
+}
+
+/** Fold layers, listed outermost first, around the terminal handler. */
+export function compose(layers: readonly Layer[], terminal: Handler): Handler {
+  return layers.reduceRight<Handler>((next, layer) => layer(next), terminal);
 }
 
 function buildTerminal(route: RoutePolicy, deps: BuildDeps): [TerminalName, Handler] {
