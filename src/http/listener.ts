@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { ListenerPolicy } from '../config/types.js';
 import { OutriderError } from '../errors.js';
 import { AttemptLedger } from '../pipeline/exchange.js';
+import { CancelScope } from '../pipeline/signal.js';
 import { NO_ROUTE, type BodySink, type Exchange, type Handler, type ProxyRequest, type ProxyResponse, type ResponseBody } from '../pipeline/layer.js';
 import type { RouteRuntime } from '../pipeline/build.js';
 import { hostWithoutPort, type RouteTable } from '../routing/route-table.js';
@@ -108,11 +109,11 @@ export class Listener {
     const routes = this.#routes;
     const route = target === undefined ? undefined : routes.table.match(target.candidate);
     const ledger = new AttemptLedger(startedAt);
-    const client = new AbortController();
+    const client = new CancelScope();
     const exchange: Exchange = {
       request: proxyRequest(req, this.name, target),
       route: route ?? NO_ROUTE,
-      signal: client.signal,
+      signal: client,
       ledger,
     };
     res.once('close', () => {

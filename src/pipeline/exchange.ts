@@ -5,6 +5,7 @@
  * outcome fields for metrics and the access log.
  */
 import type { Exchange } from './layer.js';
+import type { Signal } from './signal.js';
 
 export class AttemptLedger {
   /** Tries sent upstream so far (first, retries and hedge copies). */
@@ -58,6 +59,6 @@ export class AttemptLedger {
 }
 
 /** The same exchange seen through another signal (a deadline, a hedge copy's own abort). */
-export function withSignal(exchange: Exchange, signal: AbortSignal): Exchange {
+export function withSignal(exchange: Exchange, signal: Signal): Exchange {
   return { request: exchange.request, route: exchange.route, ledger: exchange.ledger, signal };
 }

@@ -12,6 +12,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { RoutePolicy } from '../config/types.js';
 import type { AttemptLedger } from './exchange.js';
+import type { Signal } from './signal.js';
 
 /** A request body: none, the client's stream (read once), or bytes kept for replay. */
 export type RequestBody = null | IncomingMessage | Buffer;
@@ -71,7 +72,7 @@ export interface Exchange {
   readonly request: ProxyRequest;
   readonly route: RouteInfo;
   /** Aborted when the client goes away, the deadline passes, or a hedge copy lost. */
-  readonly signal: AbortSignal;
+  readonly signal: Signal;
   readonly ledger: AttemptLedger;
 }
 

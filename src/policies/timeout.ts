@@ -7,6 +7,7 @@
  */
 import { OutriderError } from '../errors.js';
 import { withSignal } from '../pipeline/exchange.js';
+import { CancelScope } from '../pipeline/signal.js';
 import type { Exchange, Layer } from '../pipeline/layer.js';
 import type { RoutePolicy } from '../config/types.js';
 
@@ -15,9 +16,7 @@ export function timeoutLayer(policy: RoutePolicy): Layer | undefined {
   if (timeoutMs <= 0) return undefined;
   return (next) =>
     function timeout(exchange: Exchange) {
-      const deadline = new AbortController();
-      const onParentAbort = (): void => deadline.abort(exchange.signal.reason);
-      exchange.signal.addEventListener('abort', onParentAbort, { once: true });
+      const { scope: deadline, release } = CancelScope.linkedTo(exchange.signal);
       const timer = setTimeout(() => {
         deadline.abort(
           new OutriderError('timeout', `route ${policy.name} timed out after ${timeoutMs} ms`, {
@@ -28,8 +27,8 @@ export function timeoutLayer(policy: RoutePolicy): Layer | undefined {
       }, timeoutMs);
       exchange.ledger.onFinish(() => {
         clearTimeout(timer);
-        exchange.signal.removeEventListener('abort', onParentAbort);
+        release();
       });
-      return next(withSignal(exchange, deadline.signal));
+      return next(withSignal(exchange, deadline));
     };
 }

@@ -70,7 +70,7 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
     this.#resolve = resolve;
     this.#reject = reject;
     endpoint.inFlight += 1;
-    exchange.signal.addEventListener('abort', this.#onAbort);
+    exchange.signal.onAbort(this.#onAbort);
   }
 
   options(): Dispatcher.DispatchOptions {
@@ -160,8 +160,7 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
   };
 
   #abortReason(): Error {
-    const reason: unknown = this.#exchange.signal.reason;
-    return reason instanceof Error ? reason : new OutriderError('upstream-reset', 'request aborted', this.#context);
+    return this.#exchange.signal.reason ?? new OutriderError('upstream-reset', 'request aborted', this.#context);
   }
 
   /** The try is over: release the endpoint's in-flight count and the signal listener once. */
@@ -169,6 +168,6 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
     if (this.#state === 'done') return;
     this.#state = 'done';
     this.#endpoint.inFlight -= 1;
-    this.#exchange.signal.removeEventListener('abort', this.#onAbort);
+    this.#exchange.signal.offAbort(this.#onAbort);
   }
 }

@@ -3,6 +3,7 @@ import { compose } from '../../src/pipeline/build.js';
 import { AttemptLedger } from '../../src/pipeline/exchange.js';
 import { NO_ROUTE, type Exchange, type Layer, type ProxyResponse } from '../../src/pipeline/layer.js';
 import { LAYER_ORDER } from '../../src/pipeline/order.js';
+import { CancelScope } from '../../src/pipeline/signal.js';
 import { BufferedBody } from '../../src/http/buffered-body.js';
 
 t.test('the one layer order, outermost first', async (t) => {
@@ -25,7 +26,7 @@ t.test('compose runs layers outermost first and unwinds in reverse', async (t) =
     return { status: 200, headers: [], body: new BufferedBody(Buffer.alloc(0)) };
   };
   const handler = compose([named('outer'), named('middle'), named('inner')], terminal);
-  const exchange = { route: NO_ROUTE, signal: new AbortController().signal, ledger: new AttemptLedger(0) } as unknown as Exchange;
+  const exchange = { route: NO_ROUTE, signal: new CancelScope(), ledger: new AttemptLedger(0) } as unknown as Exchange;
   await handler(exchange);
   t.same(seen, ['outer in', 'middle in', 'inner in', 'terminal', 'inner out', 'middle out', 'outer out']);
 });

@@ -1,0 +1,32 @@
+import t from 'tap';
+import { CancelScope } from '../../src/pipeline/signal.js';
+
+t.test('abort tells each listener once, with the first reason', async (t) => {
+  const scope = new CancelScope();
+  const seen: string[] = [];
+  scope.onAbort((r) => seen.push(`a:${r.message}`));
+  const removed = (r: Error): void => void seen.push(`b:${r.message}`);
+  scope.onAbort(removed);
+  scope.offAbort(removed);
+  scope.abort(new Error('first'));
+  scope.abort(new Error('second'));
+  t.same(seen, ['a:first']);
+  t.equal(scope.aborted, true);
+  t.equal(scope.reason?.message, 'first');
+  scope.onAbort((r) => seen.push(`late:${r.message}`));
+  t.same(seen, ['a:first', 'late:first'], 'a listener added after the abort is called at once');
+});
+
+t.test('a linked scope aborts with its parent, and release detaches it', async (t) => {
+  const parent = new CancelScope();
+  const { scope, release } = CancelScope.linkedTo(parent);
+  const other = CancelScope.linkedTo(parent);
+  other.release();
+  parent.abort(new Error('client gone'));
+  t.equal(scope.reason?.message, 'client gone');
+  t.equal(other.scope.aborted, false, 'a released child is not aborted by its parent');
+  release();
+  const own = CancelScope.linkedTo(new CancelScope());
+  own.scope.abort(new Error('deadline'));
+  t.equal(own.scope.aborted, true, 'a child can abort on its own');
+});
