@@ -53,6 +53,7 @@ export interface SpectrumPoint {
 
 /** Points of the spectrum that the histogram holds enough samples to support, plus the max. */
 export function spectrum(base64: string): SpectrumPoint[] {
+  if (base64 === '') return [];
   const histogram = decode(base64);
   const n = histogram.totalCount;
   if (n === 0) return [];

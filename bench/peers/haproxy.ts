@@ -4,12 +4,12 @@ import path from 'node:path';
 import { waitFor200 } from '../lib/http.js';
 import { spawnPinned, stop } from '../lib/procs.js';
 import { findBinary, tempDir } from '../lib/tmp.js';
-import type { Started } from './target.js';
+import { failureReason, type Started } from './target.js';
 
 function config(port: number, upstreamPort: number): string {
   return `global
   nbthread 1
-  maxconn 20000
+  maxconn 5000
 defaults
   mode http
   timeout connect 5s
@@ -38,6 +38,6 @@ export async function startHaproxy(port: number, upstreamPort: number): Promise<
     return { ok: true, port, pid: child.pid, readyMs, stop: () => stop(child).then(() => undefined) };
   } catch (err) {
     await stop(child);
-    return { ok: false, reason: err instanceof Error ? err.message.split('\n').slice(0, 3).join(' ') : String(err) };
+    return { ok: false, reason: failureReason(err) };
   }
 }

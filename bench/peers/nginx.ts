@@ -9,7 +9,7 @@ import { waitFor200 } from '../lib/http.js';
 import { spawnPinned, stop, type Role } from '../lib/procs.js';
 import { findBinary, tempDir } from '../lib/tmp.js';
 import { defaultBody } from '../upstreams/behaviour.js';
-import type { Started } from './target.js';
+import { failureReason, type Started } from './target.js';
 
 function mainConfig(dir: string, server: string): string {
   // The master runs as root here; without `user root` the worker would run as nobody and
@@ -42,7 +42,7 @@ async function run(name: string, role: Role, conf: string, port: number, probe: 
     return { ok: true, port, pid: child.pid, readyMs, stop: () => stop(child).then(() => undefined) };
   } catch (err) {
     await stop(child);
-    return { ok: false, reason: err instanceof Error ? err.message.split('\n').slice(0, 3).join(' ') : String(err) };
+    return { ok: false, reason: failureReason(err) };
   }
 }
 

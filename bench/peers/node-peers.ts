@@ -2,7 +2,7 @@
 import { bundlePath, type Entry } from '../lib/build.js';
 import { waitFor200 } from '../lib/http.js';
 import { spawnPinned, stop } from '../lib/procs.js';
-import type { Started } from './target.js';
+import { failureReason, type Started } from './target.js';
 
 async function startNodePeer(entry: Entry, name: string, port: number, upstreamPort: number): Promise<Started> {
   const args = [bundlePath(entry), String(port), `http://127.0.0.1:${upstreamPort}`, '64'];
@@ -12,7 +12,7 @@ async function startNodePeer(entry: Entry, name: string, port: number, upstreamP
     return { ok: true, port, pid: child.pid, readyMs, stop: () => stop(child).then(() => undefined) };
   } catch (err) {
     await stop(child);
-    return { ok: false, reason: err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err) };
+    return { ok: false, reason: failureReason(err) };
   }
 }
 

@@ -11,3 +11,12 @@ export type Started =
       stop(): Promise<void>;
     }
   | { readonly ok: false; readonly reason: string };
+
+/** The informative part of a start-up failure: alert/error lines first, else the first lines. */
+export function failureReason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const lines = message.split('\n').map((l) => l.trim()).filter(Boolean);
+  const first = lines[0] ?? 'failed to start';
+  const loud = lines.filter((l) => /alert|error|emerg|fatal|invalid|unknown/i.test(l));
+  return loud.length > 0 ? `${first.split(':')[0]}: ${loud.slice(0, 2).join(' | ')}` : lines.slice(0, 2).join(' | ');
+}

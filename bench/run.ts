@@ -1,0 +1,133 @@
+/**
+ * The bench's entry point: `npm run bench [-- --scenario hedge,breaker --duration 30s --full]`.
+ * Runs each chosen scenario in turn, prints a table per scenario, and writes
+ * `<out>/results.json` and a self-contained `<out>/report.html`.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { LoadGenerator } from './loadgen/index.js';
+import { buildChildren, BENCH_DIR } from './lib/build.js';
+import { outriderBuilt } from './lib/outrider.js';
+import { installCleanup, pinningAvailable, pinSelf, stopAll } from './lib/procs.js';
+import { PROFILES, type Profile, type ProfileName } from './lib/profile.js';
+import { removeTempDirs } from './lib/tmp.js';
+import { writeHtmlReport, type Report } from './report/html.js';
+import { renderScenario } from './report/table.js';
+import { SCENARIOS } from './scenarios/index.js';
+import type { ScenarioOutcome, ScenarioResult } from './scenarios/types.js';
+
+const USAGE = `usage: tsx bench/run.ts [--scenario NAME[,NAME]] [--quick|--full|--smoke] [--duration 30s] [--passes N] [--out DIR] [--render results.json]
+scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`;
+
+/** "30s", "500ms", "2m" or a bare number of seconds. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!match) throw new Error(`bad duration "${text}" (try 30s, 500ms, 2m)`);
+  const value = Number(match[1]);
+  return match[2] === 'ms' ? value : match[2] === 'm' ? value * 60_000 : value * 1000;
+}
+
+interface Options {
+  readonly profile: Profile;
+  readonly scenarios: readonly string[];
+  readonly outDir: string;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      scenario: { type: 'string' },
+      duration: { type: 'string' },
+      passes: { type: 'string' },
+      out: { type: 'string' },
+      quick: { type: 'boolean' },
+      full: { type: 'boolean' },
+      smoke: { type: 'boolean' },
+      render: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  if (values.render) {
+    // Re-draws report.html from an earlier results.json (no measuring).
+    const file = path.resolve(values.render);
+    writeHtmlReport(path.join(path.dirname(file), 'report.html'), JSON.parse(fs.readFileSync(file, 'utf8')) as Report);
+    console.log(`wrote ${path.join(path.dirname(file), 'report.html')}`);
+    process.exit(0);
+  }
+  const name: ProfileName = values.smoke ? 'smoke' : values.full ? 'full' : 'quick';
+  let profile: Profile = PROFILES[name];
+  if (values.duration) profile = { ...profile, durationMs: parseDuration(values.duration) };
+  if (values.passes) profile = { ...profile, passes: Math.max(1, Math.floor(Number(values.passes))) };
+  const known = new Set(SCENARIOS.map((s) => s.name));
+  const scenarios = values.scenario ? values.scenario.split(',').map((s) => s.trim()).filter(Boolean) : SCENARIOS.map((s) => s.name);
+  for (const s of scenarios) if (!known.has(s)) throw new Error(`unknown scenario "${s}"\n${USAGE}`);
+  return { profile, scenarios, outDir: path.resolve(values.out ?? path.join(BENCH_DIR, 'out')) };
+}
+
+/** The machine, for results.json and RESULTS.md (numbers mean little without it). */
+function machine(): Record<string, unknown> {
+  return {
+    nproc: os.cpus().length, // not availableParallelism(): the runner has pinned itself to one core by now
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    pinned: pinningAvailable() ? 'generator, upstreams, runner on core 0; proxy under test on core 1 (taskset)' : 'not pinned (taskset missing or one core)',
+  };
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions(process.argv.slice(2));
+  installCleanup();
+  pinSelf();
+  const log = (message: string): void => void process.stderr.write(`${message}\n`);
+  log(`bench: ${options.profile.name} profile, ${options.profile.passes} pass(es) of ${options.profile.durationMs / 1000} s, scenarios: ${options.scenarios.join(', ')}`);
+  if (!outriderBuilt()) log('bench: dist/main.js is missing (npm run build): Outrider is reported as not measured');
+  await buildChildren();
+  const loadgen = await LoadGenerator.start();
+  const results: ScenarioResult[] = [];
+  const startedAt = new Date().toISOString();
+  try {
+    for (const scenario of SCENARIOS.filter((s) => options.scenarios.includes(s.name))) {
+      log(`\n▶ ${scenario.name}: ${scenario.title}`);
+      const t0 = performance.now();
+      let outcome: ScenarioOutcome;
+      try {
+        outcome = await scenario.run({ profile: options.profile, loadgen, log });
+      } catch (err) {
+        log(`  failed: ${err instanceof Error ? err.stack : String(err)}`);
+        outcome = { status: 'failed', reason: err instanceof Error ? err.message.split('\n')[0] : String(err), tables: [], charts: [], checks: [], data: {} };
+      }
+      const result: ScenarioResult = { name: scenario.name, title: scenario.title, seconds: (performance.now() - t0) / 1000, ...outcome };
+      if (result.status === 'skipped') log(`  skipped: ${result.reason}`);
+      results.push(result);
+      console.log(`\n${renderScenario(result)}`);
+    }
+  } finally {
+    await loadgen.close();
+    await stopAll();
+    removeTempDirs();
+  }
+  fs.mkdirSync(options.outDir, { recursive: true });
+  const report: Report = { startedAt, profile: options.profile, machine: machine(), scenarios: results };
+  fs.writeFileSync(path.join(options.outDir, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
+  writeHtmlReport(path.join(options.outDir, 'report.html'), report);
+  log(`\nbench: wrote ${path.join(options.outDir, 'results.json')} and report.html`);
+  // Skipped scenarios are not failures (their pattern has not landed); a crashed one is.
+  return results.some((r) => r.status === 'failed') ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    void stopAll().finally(() => process.exit(2));
+  },
+);

@@ -1,0 +1,11 @@
+/** Every scenario, in the order `npm run bench` runs them. */
+import { breaker } from './breaker.js';
+import { bulkhead } from './bulkhead.js';
+import { hedge } from './hedge.js';
+import { overhead } from './overhead.js';
+import { scatter } from './scatter.js';
+import { shadow } from './shadow.js';
+import type { Scenario } from './types.js';
+import { wrkCheck } from './wrk-check.js';
+
+export const SCENARIOS: readonly Scenario[] = [overhead, wrkCheck, hedge, breaker, bulkhead, shadow, scatter];

@@ -1,0 +1,82 @@
+/**
+ * What a scenario receives and what it hands back. Results are plain data: the terminal table,
+ * results.json and the HTML report are all drawn from the same `ScenarioResult`.
+ */
+import type { LoadGenerator } from '../loadgen/index.js';
+import type { SpectrumPoint } from '../loadgen/histogram.js';
+import type { Profile } from '../lib/profile.js';
+
+export interface ScenarioContext {
+  readonly profile: Profile;
+  readonly loadgen: LoadGenerator;
+  /** A line of progress for the terminal (stderr). */
+  log(message: string): void;
+}
+
+export interface Table {
+  readonly title: string;
+  readonly columns: readonly string[];
+  readonly rows: readonly (readonly string[])[];
+  readonly note?: string;
+}
+
+/** A latency percentile spectrum per configuration (HdrHistogram's plot). */
+export interface SpectrumChart {
+  readonly kind: 'spectrum';
+  readonly title: string;
+  readonly series: readonly { readonly label: string; readonly points: readonly SpectrumPoint[] }[];
+}
+
+export interface BarChart {
+  readonly kind: 'bars';
+  readonly title: string;
+  readonly unit: string;
+  readonly labels: readonly string[];
+  readonly series: readonly { readonly label: string; readonly values: readonly (number | null)[] }[];
+}
+
+/** Latency over time (the breaker's open and close), with vertical markers. */
+export interface TimelineChart {
+  readonly kind: 'timeline';
+  readonly title: string;
+  readonly series: readonly { readonly label: string; readonly points: readonly { readonly t: number; readonly ms: number }[] }[];
+  readonly markers: readonly { readonly t: number; readonly label: string }[];
+}
+
+export type Chart = SpectrumChart | BarChart | TimelineChart;
+
+/** One figure held against a target. `pass` is null when the figure could not be measured. */
+export interface Check {
+  readonly name: string;
+  readonly target: string;
+  readonly value: string;
+  readonly pass: boolean | null;
+  /** The seed's original targets or our own, stricter ones (issue 8). */
+  readonly source: 'seed' | 'ours';
+}
+
+export interface ScenarioResult {
+  readonly name: string;
+  readonly title: string;
+  readonly status: 'ok' | 'skipped' | 'failed';
+  readonly reason?: string;
+  readonly tables: readonly Table[];
+  readonly charts: readonly Chart[];
+  readonly checks: readonly Check[];
+  /** Everything measured, for results.json. */
+  readonly data: unknown;
+  readonly seconds: number;
+}
+
+/** What a scenario's run returns; the runner adds its name, title and duration. */
+export type ScenarioOutcome = Omit<ScenarioResult, 'name' | 'title' | 'seconds'>;
+
+export interface Scenario {
+  readonly name: string;
+  readonly title: string;
+  run(ctx: ScenarioContext): Promise<ScenarioOutcome>;
+}
+
+export function skipped(reason: string): ScenarioOutcome {
+  return { status: 'skipped', reason, tables: [], charts: [], checks: [], data: {} };
+}
