@@ -16,7 +16,8 @@ export function round(value: number, digits = 2): number {
 export function fmt(value: number | undefined, digits?: number): string {
   if (value === undefined || !Number.isFinite(value)) return '—';
   const d = digits ?? (Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2);
-  return value.toFixed(d);
+  const text = value.toFixed(d);
+  return /^-0\.?0*$/.test(text) ? text.slice(1) : text; // no "-0.0"
 }
 
 export function signed(value: number | undefined, digits?: number): string {

@@ -2,9 +2,9 @@
  * The load generator: runs one job (several streams at once) and returns histograms and counts.
  *
  * Open loop, corrected for coordinated omission (as wrk2 does): request i of a stream at rate R
- * is *intended* for t0 + i/R. Node's timers wake about once a millisecond, so each wake-up
+ * is *intended* for t0 + i/R. A metronome thread (ticker.ts) wakes the loop on time, each wake-up
  * sends every request whose intended time has passed, and latency is measured from that
- * intended time, not from the timer callback or the socket write. A request that finds every
+ * intended time, not from the wake-up or the socket write. A request that finds every
  * connection busy waits in a queue and that wait counts too: a stalled target cannot hide its
  * stall by slowing the generator down. Service time (from the write) is kept alongside.
  *
@@ -199,14 +199,18 @@ class Run {
 
   async execute(): Promise<LoadResult> {
     await Promise.all(this.streams.flatMap((s) => s.conns.map((c) => c.preconnect())));
+    if (this.streams.some((s) => s.spec.mode.kind === 'rate')) await metronome();
     // The timeline starts after connecting: restart the clock relative to now.
     const shift = nowMs() + 20 - this.startAt;
     this.startAt += shift;
     this.measureFrom += shift;
     this.endAt += shift;
-    await sleepUntil(this.startAt);
-    for (const s of this.streams) if (s.spec.mode.kind === 'max') this.startClosedLoop(s);
-    await this.openLoop();
+    // The metronome gets its schedule at once and sleeps precisely until startAt; a setTimeout
+    // here would make the first intended sends late by the timer's own lateness.
+    const closedLoops = sleepUntil(this.startAt).then(() => {
+      for (const s of this.streams) if (s.spec.mode.kind === 'max') this.startClosedLoop(s);
+    });
+    await Promise.all([closedLoops, this.openLoop()]);
     await this.drain();
     const measuredMs = this.job.durationMs;
     for (const s of this.streams) s.abandonRest();
@@ -220,23 +224,28 @@ class Run {
   }
 
   /** Issues the open-loop streams' requests at their intended times until the window ends. */
-  private openLoop(): Promise<void> {
+  private async openLoop(): Promise<void> {
     const rateStreams = this.streams.filter((s) => s.spec.mode.kind === 'rate');
     if (rateStreams.length === 0) return sleepUntil(this.endAt);
+    const ticker = await metronome();
+    const id = ++scheduleId;
     const tickMs = Math.max(MIN_TICK_MS, Math.min(...rateStreams.map((s) => s.intervalMs)));
-    const data: TickerData = { startMs: this.startAt, endMs: this.endAt, tickMs };
-    const ticker = new Worker(new URL('./ticker.mjs', import.meta.url), { workerData: data });
-    return new Promise((resolve, reject) => {
-      ticker.on('error', reject);
-      ticker.on('message', () => {
+    const data: TickerData = { id, startMs: this.startAt, endMs: this.endAt, tickMs };
+    await new Promise<void>((resolve, reject) => {
+      const onTick = (tick: unknown): void => {
+        if (tick !== id) return; // a late tick of an earlier schedule
         const now = nowMs();
         this.issueDue(rateStreams, now);
-        if (now >= this.endAt) {
-          void ticker.terminate();
-          resolve();
-        }
-      });
-      ticker.on('exit', () => resolve());
+        if (now >= this.endAt) done();
+      };
+      const done = (): void => {
+        ticker.off('message', onTick);
+        ticker.off('error', reject);
+        resolve();
+      };
+      ticker.on('message', onTick);
+      ticker.once('error', reject);
+      ticker.postMessage(data);
     });
   }
 
@@ -284,6 +293,20 @@ class Run {
     const limit = nowMs() - this.job.timeoutMs;
     for (const s of this.streams) for (const c of s.conns) if (c.busy && c.startedAt < limit) c.abort('timeout');
   }
+}
+
+let ticker: Promise<Worker> | undefined;
+let scheduleId = 0;
+
+/** The metronome thread, booted on first use and kept for the life of the process. */
+function metronome(): Promise<Worker> {
+  ticker ??= new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./ticker.mjs', import.meta.url));
+    worker.once('message', () => resolve(worker));
+    worker.once('error', reject);
+    worker.unref(); // never what keeps the process alive
+  });
+  return ticker;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

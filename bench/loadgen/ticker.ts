@@ -9,9 +9,11 @@
  *
  * Runs from the bundle (node_modules/.cache/outrider-bench/ticker.mjs) as a worker thread.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 
 export interface TickerData {
+  /** Echoed in every tick, so ticks of an earlier schedule are told apart. */
+  readonly id: number;
   /** Start and end on the shared clock (`nowMs()`, process.hrtime based, the same in every thread). */
   readonly startMs: number;
   readonly endMs: number;
@@ -27,8 +29,11 @@ function run(data: TickerData): void {
   for (let i = 0; i <= ticks; i++) {
     const wait = data.startMs + i * data.tickMs - nowMs();
     if (wait > 0) Atomics.wait(sleeper, 0, 0, wait);
-    parentPort?.postMessage(i);
+    parentPort?.postMessage(data.id);
   }
 }
 
-if (parentPort && workerData) run(workerData as TickerData);
+// Started once per generator process and kept (a worker takes tens of ms to boot, which must
+// not land on the first intended sends): say "ready", then run each schedule sent to it.
+parentPort?.on('message', (data: TickerData) => run(data));
+parentPort?.postMessage('ready');

@@ -69,7 +69,7 @@ ${result.tables.map(tableHtml).join('\n')}
 /** Runs in the browser: turns each chart description into a Chart.js chart. */
 const PAGE_SCRIPT = `
 const COLORS = ['#1f77b4','#d62728','#2ca02c','#ff7f0e','#9467bd','#8c564b','#e377c2','#7f7f7f','#17becf'];
-const quantileLabel = (x) => { const q = 1 - 1 / x; return x <= 1 ? '0%' : (q * 100).toPrecision(Math.max(2, Math.round(Math.log10(x)) + 1)).replace(/\\.?0+$/, '') + '%'; };
+const quantileLabel = (x) => { if (x <= 1) return '0%'; const digits = Math.max(0, Math.ceil(Math.log10(x)) - 2); return (100 * (1 - 1 / x)).toFixed(digits) + '%'; };
 const markerPlugin = { id: 'markers', afterDraw(chart, _a, opts) {
   const { ctx, chartArea, scales } = chart; if (!opts || !opts.list) return;
   ctx.save(); ctx.strokeStyle = '#555'; ctx.fillStyle = '#333'; ctx.setLineDash([4, 3]); ctx.font = '12px sans-serif';

@@ -106,7 +106,26 @@ export async function setUpPattern(ctx: ScenarioContext, req: PatternRequest): P
     dropped.set(route, `the ${layer} layer has not landed yet`);
     ctx.log(`  ${route}: skipped (the ${layer} layer has not landed yet)`);
   }
+  await warmUp(ctx, listenPort, req.routes.filter((r) => !dropped.has(r.name)));
+  await sim.stats(true);
   return { sim, outrider, port: listenPort, dropped, close };
+}
+
+/**
+ * Closed-loop load through every route before measuring: a fresh Node process runs its first
+ * seconds at a fraction of its speed (design/performance.md), and adaptive policies (hedge p95)
+ * need some history. Few connections per route, so slow upstreams are not overrun.
+ */
+async function warmUp(ctx: ScenarioContext, port: number, routes: readonly RouteSpec[]): Promise<void> {
+  await ctx.loadgen.run({
+    label: 'warm-up',
+    host: '127.0.0.1',
+    port,
+    warmupMs: 0,
+    durationMs: ctx.profile.processWarmupMs,
+    timeoutMs: 5000,
+    streams: routes.map((r) => ({ name: r.name, path: r.path, mode: { kind: 'max' } as const, connections: 4, maxRequests: 1_000_000 })),
+  });
 }
 
 export function stream(name: string, path: string, rps: number, durationMs: number, headers?: Record<string, string>): StreamSpec {

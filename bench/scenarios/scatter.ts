@@ -6,7 +6,7 @@
  */
 import { spectrum } from '../loadgen/histogram.js';
 import type { StreamResult } from '../loadgen/protocol.js';
-import { fmt, median } from '../lib/stats.js';
+import { fmt, median, signed } from '../lib/stats.js';
 import type { Behaviour } from '../upstreams/behaviour.js';
 import { failures, guardFailures, only, setUpPattern, stream, type PatternSetup } from './pattern.js';
 import { skipped, type Check, type Scenario, type ScenarioContext, type ScenarioOutcome } from './types.js';
@@ -98,8 +98,8 @@ function report(configs: readonly Config[], runs: readonly Run[]): ScenarioOutco
       c,
       fmt(med((r) => r.stream.latency.p50)),
       fmt(med((r) => r.stream.latency.p99)),
-      isBase ? '' : `+${fmt(added(c, 'p50'), 3)}`,
-      isBase ? '' : `+${fmt(added(c, 'p99'), 3)}`,
+      isBase ? '' : signed(added(c, 'p50'), 3),
+      isBase ? '' : signed(added(c, 'p99'), 3),
       failures(of(c)[0]?.stream as StreamResult),
     ];
   });
