@@ -1,4 +1,9 @@
+import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
 import t from 'tap';
+import { Sidecar } from '../../src/sidecar.js';
 import { send } from '../helpers/http.js';
 import { startSidecar } from '../helpers/sidecar.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
@@ -94,4 +99,35 @@ t.test('an invalid change is logged and the running policy stays', async (t) => 
   const broken = await proxy.sidecar.reload();
   t.equal(broken.result, 'rejected', 'a YAML syntax error is rejected too');
   t.equal((await send(proxy.url(), '/again')).status, 200);
+});
+
+t.test('a Kubernetes ConfigMap update (the ..data symlink swap) is picked up', async (t) => {
+  const a = await startUpstream();
+  const b = await startUpstream();
+  // The layout kubelet makes: file -> ..data/file, ..data -> ..<timestamp>/
+  const dir = mkdtempSync(join(tmpdir(), 'outrider-configmap-'));
+  const version = (n: number, target: 'a' | 'b'): void => {
+    mkdirSync(join(dir, `..v${n}`));
+    writeFileSync(join(dir, `..v${n}`, 'outrider.yaml'), policy(a, b, target));
+    symlinkSync(`..v${n}`, join(dir, '..data_tmp'));
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+  };
+  version(1, 'a');
+  symlinkSync('..data/outrider.yaml', join(dir, 'outrider.yaml'));
+
+  const quiet = pino({ enabled: false });
+  const sidecar = await Sidecar.start({ configFile: join(dir, 'outrider.yaml'), logger: quiet, accessLogger: quiet });
+  t.teardown(async () => {
+    await sidecar.shutdown();
+    await a.close();
+    await b.close();
+  });
+  const url = `http://127.0.0.1:${sidecar.listenerPort('outbound')}`;
+  await send(url, '/one');
+  t.equal(a.requests.length, 1);
+
+  version(2, 'b');
+  await waitFor(async () => sidecar.policy.routes[0]?.upstream === 'b', 'the swapped ConfigMap');
+  await send(url, '/two');
+  t.equal(b.requests.length, 1, 'the new policy routes to b');
 });
