@@ -305,6 +305,7 @@ export class Sidecar {
         timeoutMs: r.policy.timeoutMs,
         layers: r.layers,
         notEnforced: r.notEnforced,
+        ...r.status(),
       })),
       upstreams: [...runtime.upstreams.values()].map((u) => ({
         name: u.name,

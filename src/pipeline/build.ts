@@ -26,13 +26,18 @@ export interface BuildDeps {
 export interface RouteRuntime extends RouteInfo {
   readonly policy: RoutePolicy;
   readonly handler: Handler;
+  /** Live state of the route's layers for /status (breaker state, bulkhead occupancy, …). */
+  status(): Record<string, unknown>;
   /** Active layers, outermost first, then the terminal step (for /status). */
   readonly layers: readonly (LayerName | TerminalName)[];
   /** Policies present in the route that this build does not enforce yet. */
   readonly notEnforced: readonly string[];
 }
 
-type LayerFactory = (route: RoutePolicy, deps: BuildDeps) => Layer | undefined;
+/** Lets a layer show its live state on /status under its own key (e.g. `circuitBreaker`). */
+export type StatusRegistrar = (key: string, read: () => unknown) => void;
+
+type LayerFactory = (route: RoutePolicy, deps: BuildDeps, status: StatusRegistrar) => Layer | undefined;
 
 /** One entry per pattern that has landed; LAYER_ORDER decides where each sits. */
 const LAYER_FACTORIES: { readonly [K in LayerName]?: LayerFactory } = {
@@ -51,9 +56,11 @@ const LAYER_KEYS: { readonly [K in LayerName]?: keyof RoutePolicy } = {
 
 export function buildRoute(route: RoutePolicy, deps: BuildDeps): RouteRuntime {
   const [terminalName, terminal] = buildTerminal(route, deps);
+  const readers: [string, () => unknown][] = [];
+  const registrar: StatusRegistrar = (key, read) => void readers.push([key, read]);
   const applied: [LayerName, Layer][] = [];
   for (const name of LAYER_ORDER) {
-    const layer = LAYER_FACTORIES[name]?.(route, deps);
+    const layer = LAYER_FACTORIES[name]?.(route, deps, registrar);
     if (layer === undefined) continue;
     if (typeof layer !== 'function') throw new TypeError(`layer ${name} of route ${route.name} is not a function`);
     applied.push([name, layer]);
@@ -68,6 +75,7 @@ export function buildRoute(route: RoutePolicy, deps: BuildDeps): RouteRuntime {
     handler,
     layers: [...applied.map(([name]) => name), terminalName],
     notEnforced: notEnforced(route, terminalName),
+    status: () => Object.fromEntries(readers.map(([key, read]) => [key, read()])),
   };
 }
 

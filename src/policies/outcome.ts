@@ -1,0 +1,61 @@
+/**
+ * What one try came to, in the contract's vocabulary, shared by retry (`retry.on`), the circuit
+ * breaker (`failOn`) and outlier ejection: an upstream status, or a transport failure
+ * (`connect-failure`, `reset`, `timeout`), or a refusal by the sidecar itself (`circuit-open`,
+ * `bulkhead-full`), which is never retried and never counts against an upstream.
+ */
+import { isOutriderError } from '../errors.js';
+import type { BreakerFailure, FailureCondition } from '../config/types.js';
+
+export type TryOutcome =
+  | { readonly kind: 'status'; readonly status: number }
+  | { readonly kind: 'connect-failure' | 'reset' | 'timeout' }
+  | { readonly kind: 'refused' };
+
+const CONNECT_FAILURE: TryOutcome = Object.freeze({ kind: 'connect-failure' });
+const RESET: TryOutcome = Object.freeze({ kind: 'reset' });
+const TIMEOUT: TryOutcome = Object.freeze({ kind: 'timeout' });
+const REFUSED: TryOutcome = Object.freeze({ kind: 'refused' });
+
+export function outcomeOfStatus(status: number): TryOutcome {
+  return { kind: 'status', status };
+}
+
+export function outcomeOfError(err: unknown): TryOutcome {
+  if (!isOutriderError(err)) return RESET;
+  switch (err.code) {
+    case 'upstream-unreachable':
+      return CONNECT_FAILURE;
+    case 'timeout':
+      return TIMEOUT;
+    case 'circuit-open':
+    case 'bulkhead-full':
+    case 'retry-budget-exhausted':
+      return REFUSED;
+    default:
+      return RESET;
+  }
+}
+
+const GATEWAY_ERRORS = new Set([502, 503, 504]);
+
+/** Does the outcome meet one `retry.on` condition? */
+export function meetsCondition(outcome: TryOutcome, condition: FailureCondition): boolean {
+  if (outcome.kind === 'status') {
+    if (typeof condition === 'number') return outcome.status === condition;
+    if (condition === '5xx') return outcome.status >= 500 && outcome.status <= 599;
+    if (condition === 'gateway-error') return GATEWAY_ERRORS.has(outcome.status);
+    return false;
+  }
+  return outcome.kind === condition;
+}
+
+export function meetsAny(outcome: TryOutcome, conditions: readonly FailureCondition[]): boolean {
+  for (const condition of conditions) if (meetsCondition(outcome, condition)) return true;
+  return false;
+}
+
+/** Is the outcome a failure under a breaker's `failOn`? 4xx never is; refusals never are. */
+export function isBreakerFailure(outcome: TryOutcome, failOn: readonly BreakerFailure[]): boolean {
+  return meetsAny(outcome, failOn);
+}
