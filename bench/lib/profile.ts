@@ -17,14 +17,16 @@ export interface Profile {
   readonly passes: number;
   /** Fixed rates of the overhead scenario (a max-throughput run is always added). */
   readonly rates: readonly number[];
+  /** Measured window of a pattern scenario's run (hedge, bulkhead, shadow, scatter): p99 needs samples. */
+  readonly patternDurationMs: number;
   /** Scale for pattern scenarios' phase lengths (breaker windows and the like). */
   readonly scale: number;
 }
 
 export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
-  smoke: { name: 'smoke', durationMs: 600, warmupMs: 100, processWarmupMs: 200, passes: 1, rates: [1000], scale: 0.5 },
-  quick: { name: 'quick', durationMs: 2000, warmupMs: 250, processWarmupMs: 1000, passes: 1, rates: [1000, 5000], scale: 1 },
-  full: { name: 'full', durationMs: 10_000, warmupMs: 1000, processWarmupMs: 5000, passes: 3, rates: [500, 1000, 2000, 5000], scale: 2 },
+  smoke: { name: 'smoke', durationMs: 600, warmupMs: 100, processWarmupMs: 200, passes: 1, rates: [1000], patternDurationMs: 600, scale: 0.5 },
+  quick: { name: 'quick', durationMs: 2000, warmupMs: 250, processWarmupMs: 1000, passes: 1, rates: [1000, 5000], patternDurationMs: 2500, scale: 1 },
+  full: { name: 'full', durationMs: 10_000, warmupMs: 1000, processWarmupMs: 5000, passes: 3, rates: [500, 1000, 2000, 5000], patternDurationMs: 15_000, scale: 2 },
 };
 
 /** Client connections of the generator (the baseline in design/performance.md used 50). */

@@ -34,8 +34,8 @@ interface Run {
 }
 
 async function measure(ctx: ScenarioContext, setup: PatternSetup, config: (typeof CONFIGS)[number], pass: number): Promise<Run> {
-  const { durationMs, warmupMs } = ctx.profile;
-  const duration = durationMs * 2;
+  const { patternDurationMs, warmupMs } = ctx.profile;
+  const duration = patternDurationMs;
   const total = warmupMs + duration;
   const streams = [stream('quiet', config.path, QUIET_RATE, total, { 'x-tenant-id': 'quiet' })];
   if (config.noisy) streams.push({ ...stream('noisy', config.path, NOISY_RATE, total, { 'x-tenant-id': 'noisy' }), connections: NOISY_CONNECTIONS });

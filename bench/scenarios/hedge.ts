@@ -36,8 +36,8 @@ interface Run {
 }
 
 async function measure(ctx: ScenarioContext, setup: PatternSetup, route: RouteSpec, pass: number): Promise<Run> {
-  const { durationMs, warmupMs } = ctx.profile;
-  const duration = durationMs * 2; // p99 needs a few thousand samples
+  const { patternDurationMs, warmupMs } = ctx.profile;
+  const duration = patternDurationMs;
   const result = await ctx.loadgen.run({
     label: `hedge ${route.name}`,
     host: '127.0.0.1',

@@ -154,7 +154,7 @@ async function runPasses(ctx: ScenarioContext, targets: readonly Target[]): Prom
     for (const mode of [...profile.rates, 'max' as const]) {
       for (const target of rotate(targets, pass)) {
         const sample = await measure(ctx, target, pass, mode, profile.durationMs);
-        const wrkRps = mode === 'max' && useWrk ? await wrkMaxRps(target.run.port, profile.durationMs) : undefined;
+        const wrkRps = mode === 'max' && useWrk ? await wrkMaxRps(target.run.port, profile.durationMs / 2) : undefined;
         samples.push(wrkRps === undefined ? sample : { ...sample, wrkRps });
       }
     }

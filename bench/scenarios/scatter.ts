@@ -32,7 +32,7 @@ interface Run {
 }
 
 async function measure(ctx: ScenarioContext, setup: PatternSetup, config: Config, pass: number): Promise<Run> {
-  const { durationMs, warmupMs } = ctx.profile;
+  const { patternDurationMs: durationMs, warmupMs } = ctx.profile;
   const direct = config === 'direct to slowest';
   const path = config === 'scatter-gather (3)' ? '/product/1' : '/slow/1';
   const result = await ctx.loadgen.run({

@@ -31,8 +31,8 @@ interface Run {
 }
 
 async function measure(ctx: ScenarioContext, setup: PatternSetup, route: RouteSpec, pass: number): Promise<Run> {
-  const { durationMs, warmupMs } = ctx.profile;
-  const duration = durationMs * 2;
+  const { patternDurationMs, warmupMs } = ctx.profile;
+  const duration = patternDurationMs;
   await setup.sim.stats(true);
   const result = await ctx.loadgen.run({
     label: `shadow ${route.name}`,
