@@ -140,7 +140,13 @@ export class Sidecar {
     for (const upstream of policy.upstreams.values()) {
       const runtime = this.#registry.acquire(
         upstreamStateKey(upstream),
-        () => new UpstreamRuntime(upstream),
+        () =>
+          new UpstreamRuntime(upstream, {
+            onEject: (name, origin, forMs) => {
+              this.metrics.outlierEjections.labels(name).inc();
+              this.log.warn({ upstream: name, endpoint: origin, forMs }, 'endpoint ejected as an outlier');
+            },
+          }),
         (u) => u.close(),
       );
       upstreams.set(upstream.name, runtime);
@@ -310,7 +316,12 @@ export class Sidecar {
       upstreams: [...runtime.upstreams.values()].map((u) => ({
         name: u.name,
         balance: u.policy.balance,
-        endpoints: u.endpoints.map((e) => ({ origin: e.origin, inFlight: e.inFlight, available: e.available })),
+        endpoints: u.endpoints.map((e) => ({
+          origin: e.origin,
+          inFlight: e.inFlight,
+          available: e.available,
+          ...(e.available ? {} : { ejectedForMs: Math.max(0, e.ejectedUntil - Date.now()) }),
+        })),
       })),
     };
   }

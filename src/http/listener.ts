@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { ListenerPolicy } from '../config/types.js';
 import { OutriderError } from '../errors.js';
 import { AttemptLedger } from '../pipeline/exchange.js';
-import { CancelScope } from '../pipeline/signal.js';
+import { CancelScope, Cancelled } from '../pipeline/signal.js';
 import { NO_ROUTE, type BodySink, type Exchange, type Handler, type ProxyRequest, type ProxyResponse, type ResponseBody } from '../pipeline/layer.js';
 import type { RouteRuntime } from '../pipeline/build.js';
 import { hostWithoutPort, type RouteTable } from '../routing/route-table.js';
@@ -120,7 +120,7 @@ export class Listener {
       if (!res.writableFinished) {
         ledger.status = 499;
         ledger.errorCode ??= 'client-closed';
-        client.abort(new Error(CLIENT_GONE));
+        client.abort(new Cancelled(CLIENT_GONE));
       }
       ledger.finish();
       this.#track(-1);

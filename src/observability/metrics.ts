@@ -4,6 +4,10 @@
  * increment and a histogram observation, not a label lookup.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RejectReason, BulkheadRecorder } from '../policies/bulkhead-pool.js';
+import type { BreakerState } from '../policies/circuit-breaker-state.js';
+
+const BREAKER_STATES: readonly BreakerState[] = ['closed', 'open', 'half-open'];
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
@@ -22,6 +26,20 @@ export class Metrics {
   readonly inFlight: Gauge<'listener'>;
   readonly reloads: Counter<'result'>;
   readonly policyInfo: Gauge<'hash'>;
+  // Patterns that send more than one try (retry, hedge), and outlier ejection.
+  readonly tries = this.#counter('outrider_tries_total', 'Tries sent upstream, by route and kind (first, retry, hedge).', ['route', 'kind']);
+  readonly hedgeWins = this.#counter('outrider_hedge_wins_total', 'Requests answered by a hedge copy rather than the first try.', ['route']);
+  readonly budgetExhausted = this.#counter(
+    'outrider_budget_exhausted_total',
+    'Extra tries refused because the route budget was spent, by budget (retry, hedge).',
+    ['route', 'budget'],
+  );
+  readonly replaySkipped = this.#counter(
+    'outrider_replay_skipped_total',
+    'Requests whose body exceeded replayBodyLimit, so retry, hedge and shadow stepped aside.',
+    ['route'],
+  );
+  readonly outlierEjections = this.#counter('outrider_outlier_ejections_total', 'Endpoints ejected as outliers, by upstream.', ['upstream']);
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'outrider_' });
@@ -65,6 +83,10 @@ export class Metrics {
     });
   }
 
+  #counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
   /** A recorder for one listener, route and upstream, with its label children cached. */
   recorderFor(listener: string, route: string, upstream: string): RequestRecorder {
     const counters = STATUS_CLASSES.map((c) => this.requests.labels(listener, route, upstream, c));
@@ -76,6 +98,88 @@ export class Metrics {
         (histograms[index] as (typeof histograms)[number]).observe(durationSeconds);
       },
     };
+  }
+
+  // --- circuit breakers and bulkheads (policies/circuit-breaker.ts, policies/bulkhead.ts) ---
+  // Labels are route and upstream only: tenants appear on /status (top N), never as labels,
+  // so the number of series is bounded by the policy, not by traffic.
+
+  readonly #breakers = new Map<string, { readonly route: string; readonly upstream: string; readonly state: () => BreakerState }>();
+  readonly breakerState = new Gauge({
+    name: 'outrider_circuit_breaker_state',
+    help: 'Circuit breaker state by route and upstream: 1 for the current state (closed, open, half-open), 0 for the others.',
+    labelNames: ['route', 'upstream', 'state'] as const,
+    registers: [this.registry],
+    // Read at scrape time: an open breaker turns half-open when asked, without a timer.
+    collect: () => this.#collectBreakerStates(),
+  });
+  readonly breakerTransitions = new Counter({
+    name: 'outrider_circuit_breaker_transitions_total',
+    help: 'Circuit breaker state changes, by route, upstream, from and to.',
+    labelNames: ['route', 'upstream', 'from', 'to'] as const,
+    registers: [this.registry],
+  });
+  readonly bulkheadInFlight = new Gauge({
+    name: 'outrider_bulkhead_in_flight',
+    help: 'Client requests holding a bulkhead slot, by route (all partitions).',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+  readonly bulkheadQueued = new Gauge({
+    name: 'outrider_bulkhead_queued',
+    help: 'Client requests waiting for a bulkhead slot, by route (all partitions).',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+  readonly bulkheadRejections = new Counter({
+    name: 'outrider_bulkhead_rejections_total',
+    help: 'Requests refused with bulkhead-full, by route and reason (queue-full, queue-timeout).',
+    labelNames: ['route', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly bulkheadPartitions = new Gauge({
+    name: 'outrider_bulkhead_partitions',
+    help: 'Keyed bulkhead pools in use (tenants with requests in flight or queued), by route.',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+
+  /** Report a breaker's state at every scrape until the returned function is called. */
+  trackBreaker(route: string, upstream: string, state: () => BreakerState): () => void {
+    const key = `${route}\0${upstream}`;
+    const entry = { route, upstream, state };
+    this.#breakers.set(key, entry);
+    return () => {
+      // A reload that changed the breaker's settings has already put its successor here.
+      if (this.#breakers.get(key) !== entry) return;
+      this.#breakers.delete(key);
+      for (const s of BREAKER_STATES) this.breakerState.remove(route, upstream, s);
+    };
+  }
+
+  countBreakerTransition(route: string, upstream: string, from: BreakerState, to: BreakerState): void {
+    this.breakerTransitions.labels(route, upstream, from, to).inc();
+  }
+
+  /** A recorder for one route's bulkhead, with its label children cached. */
+  bulkheadRecorder(route: string): BulkheadRecorder {
+    const inFlight = this.bulkheadInFlight.labels(route);
+    const queued = this.bulkheadQueued.labels(route);
+    const partitions = this.bulkheadPartitions.labels(route);
+    const rejections = { 'queue-full': this.bulkheadRejections.labels(route, 'queue-full'), 'queue-timeout': this.bulkheadRejections.labels(route, 'queue-timeout') };
+    return {
+      inFlight: (delta) => inFlight.inc(delta),
+      queued: (delta) => queued.inc(delta),
+      partitions: (delta) => partitions.inc(delta),
+      rejected: (reason: RejectReason) => rejections[reason].inc(),
+    };
+  }
+
+  #collectBreakerStates(): void {
+    for (const { route, upstream, state } of this.#breakers.values()) {
+      const current = state();
+      for (const s of BREAKER_STATES) this.breakerState.labels(route, upstream, s).set(s === current ? 1 : 0);
+    }
   }
 
   async exposition(): Promise<{ contentType: string; body: string }> {

@@ -19,6 +19,7 @@ export interface ObserveDeps {
 
 export function observeLayer(routeName: string | null, deps: ObserveDeps): Layer {
   const recorders = new Map<string, RequestRecorder>();
+  const firstTries = deps.metrics.tries.labels(routeName ?? '', 'first');
   const recorderFor = (listener: string): RequestRecorder => {
     let recorder = recorders.get(listener);
     if (recorder === undefined) {
@@ -39,6 +40,7 @@ export function observeLayer(routeName: string | null, deps: ObserveDeps): Layer
       ledger.onFinish(() => {
         const durationMs = performance.now() - ledger.startedAt;
         recorder.record(ledger.status, durationMs / 1000);
+        if (ledger.tries > 0) firstTries.inc();
         deps.accessLog?.write(accessLogEntry(exchange, routeName, durationMs));
       });
       return response;

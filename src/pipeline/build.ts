@@ -8,6 +8,11 @@ import { OutriderError } from '../errors.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { observeLayer } from '../observability/observe-layer.js';
+import { hedgeLayer } from '../policies/hedge.js';
+import { perTryTimeoutLayer } from '../policies/per-try-timeout.js';
+import { retryLayer } from '../policies/retry.js';
+import { bulkheadLayer } from '../policies/bulkhead.js';
+import { circuitBreakerLayer } from '../policies/circuit-breaker.js';
 import { timeoutLayer } from '../policies/timeout.js';
 import type { StateRegistry } from '../state/registry.js';
 import { forwardTerminal } from '../upstream/forward.js';
@@ -43,6 +48,11 @@ type LayerFactory = (route: RoutePolicy, deps: BuildDeps, status: StatusRegistra
 const LAYER_FACTORIES: { readonly [K in LayerName]?: LayerFactory } = {
   observe: (route, deps) => observeLayer(route.name, { ...deps, upstreamLabel: upstreamLabel(route) }),
   timeout: (route) => timeoutLayer(route),
+  bulkhead: (route, deps, status) => bulkheadLayer(route, deps, status),
+  circuitBreaker: (route, deps, status) => circuitBreakerLayer(route, deps, status),
+  retry: retryLayer,
+  hedge: hedgeLayer,
+  perTryTimeout: (route) => perTryTimeoutLayer(route),
 };
 
 /** The route keys each layer enforces, to report configured-but-not-enforced patterns. */

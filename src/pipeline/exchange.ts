@@ -12,6 +12,10 @@ export class AttemptLedger {
   tries = 0;
   /** Tries currently in flight (more than one only while hedging). */
   inFlight = 0;
+  /** Tries allowed in all (retry.attempts), shared by retry and hedge; unbounded without retry. */
+  maxTries = Infinity;
+  /** When the route timeout fires (performance.now() ms), so waits can tell if they are pointless. */
+  deadline = Infinity;
   /** True when the winning response came from a hedge copy. */
   hedged = false;
   /** Origins already tried, so the next try can prefer another endpoint. */

@@ -10,12 +10,13 @@
  * endpoints tried, the outcome for the access log) lives in the exchange's ledger.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { RoutePolicy } from '../config/types.js';
 import type { AttemptLedger } from './exchange.js';
 import type { Signal } from './signal.js';
 
 /** A request body: none, the client's stream (read once), or bytes kept for replay. */
-export type RequestBody = null | IncomingMessage | Buffer;
+export type RequestBody = null | Readable | Buffer;
 
 export interface ProxyRequest {
   readonly method: string;

@@ -6,6 +6,14 @@
  */
 export type AbortListener = (reason: Error) => void;
 
+/**
+ * The reason for work we stopped on purpose (the client went away, a hedge copy lost): not a
+ * failure of the upstream, so neither the breaker nor outlier ejection counts it.
+ */
+export class Cancelled extends Error {
+  override readonly name = 'Cancelled';
+}
+
 export interface Signal {
   readonly aborted: boolean;
   readonly reason: Error | undefined;

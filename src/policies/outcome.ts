@@ -2,26 +2,31 @@
  * What one try came to, in the contract's vocabulary, shared by retry (`retry.on`), the circuit
  * breaker (`failOn`) and outlier ejection: an upstream status, or a transport failure
  * (`connect-failure`, `reset`, `timeout`), or a refusal by the sidecar itself (`circuit-open`,
- * `bulkhead-full`), which is never retried and never counts against an upstream.
+ * `bulkhead-full`), which is never retried and never counts against an upstream, or work we
+ * cancelled ourselves (client gone, hedge lost), which is no one's failure.
  */
 import { isOutriderError } from '../errors.js';
+import { Cancelled } from '../pipeline/signal.js';
 import type { BreakerFailure, FailureCondition } from '../config/types.js';
 
 export type TryOutcome =
   | { readonly kind: 'status'; readonly status: number }
   | { readonly kind: 'connect-failure' | 'reset' | 'timeout' }
-  | { readonly kind: 'refused' };
+  | { readonly kind: 'refused' }
+  | { readonly kind: 'cancelled' };
 
 const CONNECT_FAILURE: TryOutcome = Object.freeze({ kind: 'connect-failure' });
 const RESET: TryOutcome = Object.freeze({ kind: 'reset' });
 const TIMEOUT: TryOutcome = Object.freeze({ kind: 'timeout' });
 const REFUSED: TryOutcome = Object.freeze({ kind: 'refused' });
+const CANCELLED: TryOutcome = Object.freeze({ kind: 'cancelled' });
 
 export function outcomeOfStatus(status: number): TryOutcome {
   return { kind: 'status', status };
 }
 
 export function outcomeOfError(err: unknown): TryOutcome {
+  if (err instanceof Cancelled) return CANCELLED;
   if (!isOutriderError(err)) return RESET;
   switch (err.code) {
     case 'upstream-unreachable':

@@ -5,6 +5,7 @@
  * 504 `timeout`. The deadline stays armed while the body streams: a body still arriving at
  * the deadline is cut, as Envoy's route timeout does. `timeout: 0s` disables it.
  */
+import { performance } from 'node:perf_hooks';
 import { OutriderError } from '../errors.js';
 import { withSignal } from '../pipeline/exchange.js';
 import { CancelScope } from '../pipeline/signal.js';
@@ -17,6 +18,7 @@ export function timeoutLayer(policy: RoutePolicy): Layer | undefined {
   return (next) =>
     function timeout(exchange: Exchange) {
       const { scope: deadline, release } = CancelScope.linkedTo(exchange.signal);
+      exchange.ledger.deadline = performance.now() + timeoutMs;
       const timer = setTimeout(() => {
         deadline.abort(
           new OutriderError('timeout', `route ${policy.name} timed out after ${timeoutMs} ms`, {

@@ -13,6 +13,7 @@ import type { Dispatcher } from 'undici';
 import { classifyUpstreamError, OutriderError, type ErrorContext } from '../errors.js';
 import { clientResponseHeaders } from '../http/headers.js';
 import type { BodySink, Exchange, Handler, ProxyResponse, ResponseBody } from '../pipeline/layer.js';
+import { outcomeOfError, outcomeOfStatus } from '../policies/outcome.js';
 import type { Endpoint, UpstreamRuntime } from './upstream.js';
 
 /** Chunks kept while no sink is attached yet, before the upstream is paused. */
@@ -33,7 +34,7 @@ export function forwardTerminal(upstream: UpstreamRuntime): Handler {
     }
     ledger.recordTry(endpoint.origin);
     return new Promise<ProxyResponse>((resolve, reject) => {
-      const tryHandler = new UpstreamTry(exchange, endpoint, upstream.name, resolve, reject);
+      const tryHandler = new UpstreamTry(exchange, endpoint, upstream, resolve, reject);
       endpoint.pool.dispatch(tryHandler.options(), tryHandler);
     });
   };
@@ -45,6 +46,7 @@ type TryState = 'waiting' | 'streaming' | 'done';
 class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
   readonly #exchange: Exchange;
   readonly #endpoint: Endpoint;
+  readonly #upstream: UpstreamRuntime;
   readonly #context: ErrorContext;
   readonly #resolve: (response: ProxyResponse) => void;
   readonly #reject: (err: unknown) => void;
@@ -60,13 +62,14 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
   constructor(
     exchange: Exchange,
     endpoint: Endpoint,
-    upstream: string,
+    upstream: UpstreamRuntime,
     resolve: (response: ProxyResponse) => void,
     reject: (err: unknown) => void,
   ) {
     this.#exchange = exchange;
     this.#endpoint = endpoint;
-    this.#context = { route: exchange.route.name, upstream };
+    this.#upstream = upstream;
+    this.#context = { route: exchange.route.name, upstream: upstream.name };
     this.#resolve = resolve;
     this.#reject = reject;
     endpoint.inFlight += 1;
@@ -97,6 +100,7 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
     if (statusCode < 200) return true; // 100 Continue and friends: wait for the real answer.
     this.#resumeUpstream = resume;
     this.#state = 'streaming';
+    this.#upstream.recordOutcome(this.#endpoint, outcomeOfStatus(statusCode));
     this.#resolve({ status: statusCode, headers: clientResponseHeaders(rawHeaders), body: this });
     return true;
   }
@@ -119,6 +123,7 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
     const wasWaiting = this.#state === 'waiting';
     this.#settle();
     const failure = this.#exchange.signal.aborted ? this.#abortReason() : classifyUpstreamError(err, this.#context);
+    if (wasWaiting) this.#upstream.recordOutcome(this.#endpoint, outcomeOfError(failure));
     if (wasWaiting) this.#reject(failure);
     else if (this.#sink !== undefined) this.#sink.fail(failure);
     else this.#failure = failure;
@@ -156,7 +161,9 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
     // Still queued in the pool, not connected: answer now; onConnect will abort it later.
     if (this.#state !== 'waiting') return;
     this.#settle();
-    this.#reject(this.#abortReason());
+    const reason = this.#abortReason();
+    this.#upstream.recordOutcome(this.#endpoint, outcomeOfError(reason));
+    this.#reject(reason);
   };
 
   #abortReason(): Error {

@@ -5,14 +5,20 @@
  */
 import { Pool } from 'undici';
 import type { EndpointUrl, UpstreamPolicy } from '../config/types.js';
+import type { TryOutcome } from '../policies/outcome.js';
 import { createBalancer, type Balancer } from './balancer.js';
+import { OutlierDetector, type OutlierTracked } from './outlier.js';
 import { DNS_REFRESH_MS, needsResolution, resolveEndpoint } from './resolve.js';
 
-export class Endpoint {
+export class Endpoint implements OutlierTracked {
   readonly origin: string;
   readonly pool: Pool;
   inFlight = 0;
+  /** False while ejected as an outlier. */
   available = true;
+  consecutiveFailures = 0;
+  ejections = 0;
+  ejectedUntil = 0;
 
   constructor(url: EndpointUrl, policy: UpstreamPolicy) {
     this.origin = url.origin;
@@ -30,6 +36,7 @@ export class Endpoint {
 
 export interface UpstreamEvents {
   onResolveError?(upstream: string, err: Error): void;
+  onEject?(upstream: string, origin: string, forMs: number): void;
 }
 
 export class UpstreamRuntime {
@@ -37,14 +44,17 @@ export class UpstreamRuntime {
   readonly policy: UpstreamPolicy;
   endpoints: readonly Endpoint[];
   readonly #balancer: Balancer;
+  readonly #outliers: OutlierDetector | undefined;
   #refreshTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #started = false;
 
-  constructor(policy: UpstreamPolicy) {
+  constructor(policy: UpstreamPolicy, events: UpstreamEvents = {}) {
     this.name = policy.name;
     this.policy = policy;
     this.#balancer = createBalancer(policy.balance);
+    this.#outliers =
+      policy.outlier === undefined ? undefined : new OutlierDetector(policy.outlier, (origin, forMs) => events.onEject?.(policy.name, origin, forMs));
     this.endpoints = needsResolution(policy.endpoints) ? [] : policy.endpoints.map((e) => new Endpoint(e, policy));
   }
 
@@ -59,6 +69,11 @@ export class UpstreamRuntime {
 
   pick(avoid: readonly string[]): Endpoint | undefined {
     return this.#balancer.pick(this.endpoints, avoid);
+  }
+
+  /** How a try to `endpoint` went, for outlier ejection (a no-op without `outlier`). */
+  recordOutcome(endpoint: Endpoint, outcome: TryOutcome): void {
+    this.#outliers?.record(endpoint, outcome, this.endpoints);
   }
 
   /** Let in-flight requests finish, then close every connection. */
@@ -91,5 +106,5 @@ export class UpstreamRuntime {
 
 /** Settings that, when changed by a reload, require new pools. */
 export function upstreamStateKey(policy: UpstreamPolicy): string {
-  return `upstream:${policy.name}:${JSON.stringify([policy.endpoints, policy.balance, policy.connections, policy.connectTimeoutMs])}`;
+  return `upstream:${policy.name}:${JSON.stringify([policy.endpoints, policy.balance, policy.connections, policy.connectTimeoutMs, policy.outlier])}`;
 }

@@ -1,0 +1,190 @@
+/**
+ * hedge: when a try has not answered (no response headers) after `delay`, send another copy,
+ * to another endpoint where there is one, up to `maxAttempts` copies in flight; the first
+ * response to arrive wins and the other copies are aborted (their upstream requests cancelled,
+ * their connections released).
+ *
+ * - `delay: p95` (any percentile) follows this route's own recent latency, from a rolling
+ *   histogram of time-to-headers, never below `minDelay`. Until the window holds enough
+ *   samples the route is not hedged (there is nothing to base a delay on yet).
+ * - A hedge budget caps copies at `ratio` of the route's requests over 10 s.
+ * - Copies count as tries in the shared ledger: with retry outside, `retry.attempts` bounds
+ *   tries in all and hedging stops when they are used up.
+ * - A response that the route's retry would retry (say a 503) does not win while another copy
+ *   is still in flight; if nothing better arrives it is passed on.
+ * - Idempotent methods only, unless listed; bodies must be replayable.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Counter } from 'prom-client';
+import type { FailureCondition, HedgePolicy, RoutePolicy } from '../config/types.js';
+import type { BuildDeps, StatusRegistrar } from '../pipeline/build.js';
+import { withSignal } from '../pipeline/exchange.js';
+import type { Exchange, Handler, Layer, ProxyResponse } from '../pipeline/layer.js';
+import { isReplayable, replayable } from '../pipeline/replay.js';
+import { Cancelled, CancelScope } from '../pipeline/signal.js';
+import { TryBudget } from './budget.js';
+import { LatencyWindow } from './latency-window.js';
+import { meetsAny, outcomeOfStatus } from './outcome.js';
+
+export function hedgeLayer(route: RoutePolicy, deps: BuildDeps, status: StatusRegistrar): Layer | undefined {
+  const policy = route.hedge;
+  if (policy === undefined || policy.maxAttempts < 2) return undefined;
+  const latency = deps.registry.acquire(`latency:${route.name}`, () => new LatencyWindow());
+  const budget = deps.registry.acquire(`hedge-budget:${route.name}:${policy.budget.ratio}`, () => new TryBudget(policy.budget.ratio, 0));
+  const delayMs = (): number | undefined => hedgeDelayMs(policy, latency);
+  status('hedge', () => ({ delayMs: delayMs() ?? null, samples: latency.samples(), budget: budget.snapshot() }));
+  const race: RaceSettings = {
+    maxAttempts: policy.maxAttempts,
+    retryOn: route.retry?.on,
+    latency,
+    mayHedge: () => budget.tryWithdraw(),
+    hedges: deps.metrics.tries.labels(route.name, 'hedge'),
+    wins: deps.metrics.hedgeWins.labels(route.name),
+    exhausted: deps.metrics.budgetExhausted.labels(route.name, 'hedge'),
+  };
+  const skipped = deps.metrics.replaySkipped.labels(route.name);
+  const limitBytes = deps.policy.replayBodyLimitBytes;
+
+  return (next) =>
+    async function hedge(original: Exchange): Promise<ProxyResponse> {
+      if (!policy.methods.includes(original.request.method)) return next(original);
+      const exchange = await replayable(original, limitBytes, () => skipped.inc());
+      if (!isReplayable(exchange.request.body)) return next(exchange);
+      budget.recordRequest();
+      const delay = delayMs();
+      if (delay === undefined) return timed(next, exchange, latency);
+      return new HedgedRace(exchange, next, race, delay).run();
+    };
+}
+
+/** The delay before a hedge copy: fixed, or the route's observed percentile; never below minDelay. */
+export function hedgeDelayMs(policy: HedgePolicy, latency: LatencyWindow): number | undefined {
+  if (policy.delay.kind === 'fixed') return Math.max(policy.minDelayMs, policy.delay.ms);
+  const observed = latency.percentile(policy.delay.percentile);
+  return observed === undefined ? undefined : Math.max(policy.minDelayMs, observed);
+}
+
+/** One try, its time to headers recorded (warm-up, before the histogram can set a delay). */
+async function timed(next: Handler, exchange: Exchange, latency: LatencyWindow): Promise<ProxyResponse> {
+  const startedAt = performance.now();
+  const response = await next(exchange);
+  latency.record(performance.now() - startedAt);
+  return response;
+}
+
+interface RaceSettings {
+  readonly maxAttempts: number;
+  readonly retryOn: readonly FailureCondition[] | undefined;
+  readonly latency: LatencyWindow;
+  mayHedge(): boolean;
+  readonly hedges: Counter.Internal;
+  readonly wins: Counter.Internal;
+  readonly exhausted: Counter.Internal;
+}
+
+interface Copy {
+  readonly index: number;
+  readonly scope: CancelScope;
+  readonly startedAt: number;
+}
+
+const HEDGE_LOST = 'another copy of this request answered first';
+
+/** One request's copies racing: launch, time, pick the winner, abort the rest. */
+class HedgedRace {
+  readonly #exchange: Exchange;
+  readonly #next: Handler;
+  readonly #settings: RaceSettings;
+  readonly #delayMs: number;
+  readonly #copies: Copy[] = [];
+  #inFlight = 0;
+  #settled = false;
+  #timer: NodeJS.Timeout | undefined;
+  /** A response the route would retry, kept in case no copy does better. */
+  #fallback: ProxyResponse | undefined;
+  #lastError: unknown;
+  #resolve!: (response: ProxyResponse) => void;
+  #reject!: (err: unknown) => void;
+
+  constructor(exchange: Exchange, next: Handler, settings: RaceSettings, delayMs: number) {
+    this.#exchange = exchange;
+    this.#next = next;
+    this.#settings = settings;
+    this.#delayMs = delayMs;
+  }
+
+  run(): Promise<ProxyResponse> {
+    const result = new Promise<ProxyResponse>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.#launch();
+    return result;
+  }
+
+  #launch(): void {
+    const { scope, release } = CancelScope.linkedTo(this.#exchange.signal);
+    this.#exchange.ledger.onFinish(release);
+    const copy: Copy = { index: this.#copies.length, scope, startedAt: performance.now() };
+    this.#copies.push(copy);
+    this.#inFlight += 1;
+    this.#next(withSignal(this.#exchange, scope)).then(
+      (response) => this.#onResponse(copy, response),
+      (err: unknown) => this.#onError(err),
+    );
+    if (this.#copies.length < this.#settings.maxAttempts) this.#timer = setTimeout(this.#onDelay, this.#delayMs);
+  }
+
+  readonly #onDelay = (): void => {
+    const { ledger } = this.#exchange;
+    if (this.#settled || this.#exchange.signal.aborted || ledger.tries >= ledger.maxTries) return;
+    if (!this.#settings.mayHedge()) {
+      this.#settings.exhausted.inc();
+      return;
+    }
+    this.#settings.hedges.inc();
+    this.#launch();
+  };
+
+  #onResponse(copy: Copy, response: ProxyResponse): void {
+    this.#inFlight -= 1;
+    this.#settings.latency.record(performance.now() - copy.startedAt);
+    if (this.#settled) {
+      response.body.destroy(new Cancelled(HEDGE_LOST));
+      return;
+    }
+    const retryable = this.#settings.retryOn !== undefined && meetsAny(outcomeOfStatus(response.status), this.#settings.retryOn);
+    if (retryable && this.#inFlight > 0) {
+      this.#fallback?.body.destroy(new Cancelled(HEDGE_LOST));
+      this.#fallback = response;
+      return;
+    }
+    this.#win(copy, response);
+  }
+
+  #onError(err: unknown): void {
+    this.#inFlight -= 1;
+    if (this.#settled) return;
+    this.#lastError = err;
+    if (this.#inFlight > 0 && !this.#exchange.signal.aborted) return;
+    this.#finish();
+    if (this.#fallback !== undefined && !this.#exchange.signal.aborted) this.#resolve(this.#fallback);
+    else this.#reject(this.#lastError);
+  }
+
+  #win(winner: Copy, response: ProxyResponse): void {
+    this.#finish();
+    if (this.#fallback !== response) this.#fallback?.body.destroy(new Cancelled(HEDGE_LOST));
+    for (const copy of this.#copies) if (copy !== winner) copy.scope.abort(new Cancelled(HEDGE_LOST));
+    if (winner.index > 0) {
+      this.#exchange.ledger.hedged = true;
+      this.#settings.wins.inc();
+    }
+    this.#resolve(response);
+  }
+
+  #finish(): void {
+    this.#settled = true;
+    clearTimeout(this.#timer);
+  }
+}

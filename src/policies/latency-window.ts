@@ -1,0 +1,72 @@
+/**
+ * A route's recent latency, for adaptive hedge delays (`delay: p95`). Two HdrHistograms take
+ * turns: samples go into the current one, which becomes the previous one every `periodMs`, so
+ * percentiles cover the last one to two periods and follow the upstream when it changes.
+ * Percentiles are recomputed at most every REFRESH_MS (merging histograms per request would
+ * cost more than the hedge saves).
+ */
+import { build, type Histogram } from 'hdr-histogram-js';
+
+const REFRESH_MS = 250;
+/** Below this many samples a percentile says little; the hedge waits for data. */
+export const MIN_SAMPLES = 20;
+
+function newHistogram(): Histogram {
+  // Microseconds, 1 µs to 10 min, 2 significant digits; the plain JS implementation needs no async init.
+  return build({ bitBucketSize: 32, lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 2, useWebAssembly: false });
+}
+
+export class LatencyWindow {
+  readonly #periodMs: number;
+  readonly #now: () => number;
+  #current = newHistogram();
+  #previous = newHistogram();
+  #rotatedAt: number;
+  #cache = new Map<number, number | undefined>();
+  #cachedAt = -Infinity;
+
+  constructor(periodMs = 10_000, now: () => number = Date.now) {
+    this.#periodMs = periodMs;
+    this.#now = now;
+    this.#rotatedAt = now();
+  }
+
+  record(ms: number): void {
+    this.#rotate();
+    this.#current.recordValue(Math.max(1, Math.round(ms * 1000)));
+  }
+
+  /** The `percentile` (0-100) in ms over the window, or undefined with too few samples. */
+  percentile(percentile: number): number | undefined {
+    this.#rotate();
+    const now = this.#now();
+    if (now - this.#cachedAt > REFRESH_MS) {
+      this.#cache.clear();
+      this.#cachedAt = now;
+    }
+    if (!this.#cache.has(percentile)) this.#cache.set(percentile, this.#compute(percentile));
+    return this.#cache.get(percentile);
+  }
+
+  samples(): number {
+    return this.#current.totalCount + this.#previous.totalCount;
+  }
+
+  #compute(percentile: number): number | undefined {
+    if (this.samples() < MIN_SAMPLES) return undefined;
+    const merged = newHistogram();
+    merged.add(this.#previous);
+    merged.add(this.#current);
+    return merged.getValueAtPercentile(percentile) / 1000;
+  }
+
+  #rotate(): void {
+    const now = this.#now();
+    if (now - this.#rotatedAt < this.#periodMs) return;
+    // More than two periods of silence: the old data is no longer "recent" at all.
+    this.#previous = now - this.#rotatedAt >= 2 * this.#periodMs ? newHistogram() : this.#current;
+    this.#current = newHistogram();
+    this.#rotatedAt = now;
+    this.#cachedAt = -Infinity;
+  }
+}

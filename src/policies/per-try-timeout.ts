@@ -1,0 +1,33 @@
+/**
+ * perTryTimeout (`retry.perTryTimeout`): bounds one try, from sending to the response headers.
+ * Innermost, inside the circuit breaker, so a try that times out is a breaker failure
+ * (`failOn: timeout`) and a retryable condition (`retry.on: timeout`). Once headers have
+ * arrived the try has answered; the body is bounded by the route timeout alone.
+ */
+import { OutriderError } from '../errors.js';
+import type { RoutePolicy } from '../config/types.js';
+import { withSignal } from '../pipeline/exchange.js';
+import type { Exchange, Layer, ProxyResponse } from '../pipeline/layer.js';
+import { CancelScope } from '../pipeline/signal.js';
+
+export function perTryTimeoutLayer(route: RoutePolicy): Layer | undefined {
+  const limitMs = route.retry?.perTryTimeoutMs;
+  if (limitMs === undefined || limitMs <= 0) return undefined;
+  return (next) =>
+    function perTryTimeout(exchange: Exchange): Promise<ProxyResponse> {
+      const { scope, release } = CancelScope.linkedTo(exchange.signal);
+      const timer = setTimeout(() => {
+        scope.abort(
+          new OutriderError('timeout', `try ${exchange.ledger.tries} of route ${route.name} timed out after ${limitMs} ms (perTryTimeout)`, {
+            route: route.name,
+            upstream: exchange.ledger.upstream,
+          }),
+        );
+      }, limitMs);
+      exchange.ledger.onFinish(release);
+      const settle = (): void => clearTimeout(timer);
+      const attempt = next(withSignal(exchange, scope));
+      attempt.then(settle, settle);
+      return attempt;
+    };
+}

@@ -1,0 +1,143 @@
+/**
+ * retry: sends the request again when a try fails in one of the ways listed in `retry.on`,
+ * for the listed methods only (the idempotent ones by default), up to `attempts` tries in all
+ * (hedge copies included: both draw on the exchange's ledger).
+ *
+ * - Between tries: exponential backoff with full jitter, random(0, min(max, base·2ⁿ)), or the
+ *   upstream's `Retry-After` when it sent one; a wait that would outlast the route deadline is
+ *   not started, the last answer is passed on instead.
+ * - The next try prefers an endpoint not tried yet (the balancer reads the ledger).
+ * - A retry budget caps retries at `ratio` of the route's requests over 10 s plus a floor of
+ *   `minPerSecond`; when it says no, the last upstream answer is passed on, or 503
+ *   `retry-budget-exhausted` when there is none.
+ * - Never after response bytes reached the client: a response is only ever returned once.
+ * - Never on the sidecar's own refusals (`circuit-open`, `bulkhead-full`), never after the route
+ *   deadline or the client has gone (the exchange's signal is aborted).
+ * - The body must be replayable (read into memory up to `replayBodyLimit`); a larger one is
+ *   sent once, as if the route had no retry.
+ */
+import { performance } from 'node:perf_hooks';
+import type { RetryPolicy, RoutePolicy } from '../config/types.js';
+import { OutriderError } from '../errors.js';
+import type { BuildDeps, StatusRegistrar } from '../pipeline/build.js';
+import type { Exchange, Layer, ProxyResponse } from '../pipeline/layer.js';
+import { isReplayable, replayable } from '../pipeline/replay.js';
+import type { Signal } from '../pipeline/signal.js';
+import { TryBudget } from './budget.js';
+import { meetsAny, outcomeOfError, outcomeOfStatus } from './outcome.js';
+
+export function retryLayer(route: RoutePolicy, deps: BuildDeps, status: StatusRegistrar): Layer | undefined {
+  const policy = route.retry;
+  if (policy === undefined || policy.attempts <= 1) return undefined;
+  const budget = deps.registry.acquire(
+    `retry-budget:${route.name}:${policy.budget.ratio}:${policy.budget.minPerSecond}`,
+    () => new TryBudget(policy.budget.ratio, policy.budget.minPerSecond),
+  );
+  status('retry', () => ({ attempts: policy.attempts, budget: budget.snapshot() }));
+  const retries = deps.metrics.tries.labels(route.name, 'retry');
+  const exhausted = deps.metrics.budgetExhausted.labels(route.name, 'retry');
+  const skipped = deps.metrics.replaySkipped.labels(route.name);
+  const limitBytes = deps.policy.replayBodyLimitBytes;
+
+  return (next) =>
+    async function retry(original: Exchange): Promise<ProxyResponse> {
+      if (!policy.methods.includes(original.request.method)) return next(original);
+      const exchange = await replayable(original, limitBytes, () => skipped.inc());
+      if (!isReplayable(exchange.request.body)) return next(exchange);
+      budget.recordRequest();
+      exchange.ledger.maxTries = policy.attempts;
+      return tryUntilDone(exchange, next, policy, {
+        mayRetry: () => (budget.tryWithdraw() ? true : (exhausted.inc(), false)),
+        onRetry: () => retries.inc(),
+      });
+    };
+}
+
+interface RetryHooks {
+  /** Asks the budget; false means stop and pass on what we have. */
+  mayRetry(): boolean;
+  onRetry(): void;
+}
+
+/** The retry loop: one try at a time, each failure judged, waited on and retried while allowed. */
+async function tryUntilDone(exchange: Exchange, next: (e: Exchange) => Promise<ProxyResponse>, policy: RetryPolicy, hooks: RetryHooks) {
+  const { ledger, signal } = exchange;
+  let last: ProxyResponse | undefined;
+  for (let retryNumber = 0; ; retryNumber++) {
+    let failure: unknown;
+    try {
+      const response = await next(exchange);
+      last?.body.destroy();
+      last = response;
+      if (!meetsAny(outcomeOfStatus(response.status), policy.on)) return response;
+    } catch (err) {
+      const outcome = outcomeOfError(err);
+      if (outcome.kind === 'refused' || !meetsAny(outcome, policy.on) || signal.aborted) {
+        last?.body.destroy();
+        throw err;
+      }
+      failure = err;
+    }
+    // This try failed in a retryable way: is another one allowed, and worth its wait?
+    if (ledger.tries >= ledger.maxTries || signal.aborted) return passOn(last, failure);
+    const waitMs = retryAfterMs(last) ?? backoffMs(policy, retryNumber);
+    if (performance.now() + waitMs >= ledger.deadline) return passOn(last, failure);
+    if (!hooks.mayRetry()) return passOn(last, failure ?? budgetError(exchange));
+    try {
+      await sleep(waitMs, signal);
+    } catch (err) {
+      last?.body.destroy();
+      throw err;
+    }
+    hooks.onRetry();
+  }
+}
+
+/** The last upstream answer if there is one, else the last failure. */
+function passOn(last: ProxyResponse | undefined, failure: unknown): ProxyResponse {
+  if (last !== undefined) return last;
+  throw failure;
+}
+
+function budgetError(exchange: Exchange): OutriderError {
+  return new OutriderError('retry-budget-exhausted', `route ${exchange.route.name}: the retry budget is spent`, {
+    route: exchange.route.name,
+    upstream: exchange.ledger.upstream,
+  });
+}
+
+/** Full jitter: a uniform wait between 0 and the capped exponential step. */
+export function backoffMs(policy: RetryPolicy, retryNumber: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.backoff.maxMs, policy.backoff.baseMs * 2 ** retryNumber);
+  return random() * ceiling;
+}
+
+/** `Retry-After` of a response, as seconds or an HTTP date, in ms; undefined when absent or unreadable. */
+export function retryAfterMs(response: ProxyResponse | undefined, now: number = Date.now()): number | undefined {
+  if (response === undefined) return undefined;
+  const { headers } = response;
+  for (let i = 0; i < headers.length; i += 2) {
+    if ((headers[i] as string).toLowerCase() !== 'retry-after') continue;
+    const value = (headers[i + 1] as string).trim();
+    if (/^\d+$/.test(value)) return Number(value) * 1000;
+    const date = Date.parse(value);
+    return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+  }
+  return undefined;
+}
+
+/** Wait, unless the exchange is cancelled first (then reject with its reason). */
+function sleep(ms: number, signal: Signal): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onAbort = (reason: Error): void => {
+      clearTimeout(timer);
+      reject(reason);
+    };
+    const timer = setTimeout(() => {
+      signal.offAbort(onAbort);
+      resolve();
+    }, ms);
+    signal.onAbort(onAbort);
+  });
+}
