@@ -22,7 +22,7 @@ export class LatencyWindow {
   #current = newHistogram();
   #previous = newHistogram();
   #rotatedAt: number;
-  #cache = new Map<number, number | undefined>();
+  #cache = new Map<number, number>();
   #cachedAt = -Infinity;
 
   constructor(periodMs = 10_000, now: () => number = Date.now) {
@@ -44,8 +44,12 @@ export class LatencyWindow {
       this.#cache.clear();
       this.#cachedAt = now;
     }
-    if (!this.#cache.has(percentile)) this.#cache.set(percentile, this.#compute(percentile));
-    return this.#cache.get(percentile);
+    const cached = this.#cache.get(percentile);
+    if (cached !== undefined) return cached;
+    // Too few samples is cheap to find out and must not be cached: warm-up ends at once.
+    const computed = this.#compute(percentile);
+    if (computed !== undefined) this.#cache.set(percentile, computed);
+    return computed;
   }
 
   samples(): number {
