@@ -153,6 +153,7 @@ export class Sidecar {
     }
     const deps = {
       metrics: this.metrics,
+      log: this.log,
       accessLog: policy.accessLog === 'off' ? undefined : this.#accessLog,
       registry: this.#registry,
       upstreams,

@@ -39,6 +39,13 @@ export class Metrics {
     'Requests whose body exceeded replayBodyLimit, so retry, hedge and shadow stepped aside.',
     ['route'],
   );
+  readonly shadowRequests = this.#counter(
+    'outrider_shadow_requests_total',
+    'Shadow copies by result: sent, dropped (in-flight limit or body too large), failed (no answer).',
+    ['route', 'result'],
+  );
+  readonly shadowCompares = this.#counter('outrider_shadow_compares_total', 'Shadow answers compared with the primary, by result (match, mismatch).', ['route', 'result']);
+  readonly shadowDiffs = this.#counter('outrider_shadow_differences_total', 'Differences found between shadow and primary answers, by kind (status, header, body).', ['route', 'kind']);
   readonly outlierEjections = this.#counter('outrider_outlier_ejections_total', 'Endpoints ejected as outliers, by upstream.', ['upstream']);
 
   constructor() {

@@ -6,11 +6,13 @@
 import type { Policy, RoutePolicy } from '../config/types.js';
 import { OutriderError } from '../errors.js';
 import type { AccessLog } from '../observability/access-log.js';
+import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { observeLayer } from '../observability/observe-layer.js';
 import { hedgeLayer } from '../policies/hedge.js';
 import { perTryTimeoutLayer } from '../policies/per-try-timeout.js';
 import { retryLayer } from '../policies/retry.js';
+import { shadowLayer } from '../policies/shadow.js';
 import { bulkheadLayer } from '../policies/bulkhead.js';
 import { circuitBreakerLayer } from '../policies/circuit-breaker.js';
 import { timeoutLayer } from '../policies/timeout.js';
@@ -22,6 +24,8 @@ import { LAYER_ORDER, type LayerName, type TerminalName } from './order.js';
 
 export interface BuildDeps {
   readonly metrics: Metrics;
+  /** Operational log (stderr), for events worth a line: shadow diffs, ejections. */
+  readonly log: Logger;
   readonly accessLog: AccessLog | undefined;
   readonly registry: StateRegistry;
   readonly upstreams: ReadonlyMap<string, UpstreamRuntime>;
@@ -50,6 +54,7 @@ const LAYER_FACTORIES: { readonly [K in LayerName]?: LayerFactory } = {
   timeout: (route) => timeoutLayer(route),
   bulkhead: (route, deps, status) => bulkheadLayer(route, deps, status),
   circuitBreaker: (route, deps, status) => circuitBreakerLayer(route, deps, status),
+  shadow: shadowLayer,
   retry: retryLayer,
   hedge: hedgeLayer,
   perTryTimeout: (route) => perTryTimeoutLayer(route),

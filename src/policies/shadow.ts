@@ -1,0 +1,223 @@
+/**
+ * shadow: mirrors `percent`% of the route's admitted requests (sampled evenly: every n-th, not
+ * in bursts) to the shadow upstream, with `Host` suffixed `-shadow` and `x-outrider-shadow: 1`,
+ * through a pool of its own. Fire-and-forget: the primary never waits for the shadow and its
+ * answer never comes from it.
+ *
+ * - A request body is teed, not waited on: the primary streams as usual; the shadow's copy is
+ *   buffered at most up to `replayBodyLimit`, beyond which that shadow is dropped.
+ * - At most SHADOW_MAX_IN_FLIGHT shadows per route are in flight; more are dropped (counted),
+ *   never queued. Each has its own deadline (the route's timeout) and is not cancelled when
+ *   the client goes away.
+ * - With `compare`, the primary's answer is captured as it streams to the client (up to
+ *   COMPARE_BODY_LIMIT) and diffed with the shadow's once both are in (shadow-compare.ts):
+ *   matches and differences are counted, and a bounded sample of diffs is logged.
+ */
+import { PassThrough, type Readable } from 'node:stream';
+import { performance } from 'node:perf_hooks';
+import type { RoutePolicy, ShadowPolicy } from '../config/types.js';
+import { OutriderError } from '../errors.js';
+import { CapturingBody, collectBody, discardBody } from '../http/collect-body.js';
+import type { BuildDeps, StatusRegistrar } from '../pipeline/build.js';
+import { AttemptLedger } from '../pipeline/exchange.js';
+import type { Exchange, Handler, Layer, ProxyRequest, ProxyResponse } from '../pipeline/layer.js';
+import { isReplayable } from '../pipeline/replay.js';
+import { Cancelled, CancelScope } from '../pipeline/signal.js';
+import { forwardTerminal } from '../upstream/forward.js';
+import { UpstreamRuntime, upstreamStateKey } from '../upstream/upstream.js';
+import { compareAnswers, IgnoreList, type CapturedAnswer } from './shadow-compare.js';
+
+export const SHADOW_MAX_IN_FLIGHT = 64;
+const COMPARE_BODY_LIMIT = 1024 * 1024;
+const DEFAULT_SHADOW_TIMEOUT_MS = 15_000;
+const DIFF_LOG_LINES_PER_MINUTE = 10;
+
+/** Per-route shadow state, kept across reloads: the sampler and the counts for /status. */
+class ShadowState {
+  inFlight = 0;
+  sent = 0;
+  dropped = 0;
+  failed = 0;
+  compared = 0;
+  matched = 0;
+  #credit = 0;
+  #logWindowStart = 0;
+  #loggedInWindow = 0;
+
+  /** Evenly spaced sampling: with ratio 0.1, exactly every 10th request. */
+  sample(ratio: number): boolean {
+    this.#credit += ratio;
+    if (this.#credit < 1) return false;
+    this.#credit -= 1;
+    return true;
+  }
+
+  mayLogDiff(now: number): boolean {
+    if (now - this.#logWindowStart > 60_000) {
+      this.#logWindowStart = now;
+      this.#loggedInWindow = 0;
+    }
+    return this.#loggedInWindow++ < DIFF_LOG_LINES_PER_MINUTE;
+  }
+
+  snapshot() {
+    return {
+      inFlight: this.inFlight,
+      sent: this.sent,
+      dropped: this.dropped,
+      failed: this.failed,
+      compared: this.compared,
+      matched: this.matched,
+      matchRate: this.compared === 0 ? null : this.matched / this.compared,
+    };
+  }
+}
+
+export function shadowLayer(route: RoutePolicy, deps: BuildDeps, status: StatusRegistrar): Layer | undefined {
+  const policy = route.shadow;
+  const target = policy === undefined ? undefined : deps.policy.upstreams.get(policy.upstream);
+  if (policy === undefined || target === undefined) return undefined;
+  // A pool of its own, so shadow traffic never takes a connection the primary needs.
+  const upstream = deps.registry.acquire(
+    `shadow-${upstreamStateKey(target)}`,
+    () => new UpstreamRuntime(target),
+    (u) => u.close(),
+  );
+  void upstream.start();
+  const state = deps.registry.acquire(`shadow:${route.name}`, () => new ShadowState());
+  status('shadow', () => ({ upstream: policy.upstream, percent: policy.ratio * 100, ...state.snapshot() }));
+  const mirror = new Mirror(route, policy, deps, state, forwardTerminal(upstream));
+
+  return (next) =>
+    function shadow(exchange: Exchange): Promise<ProxyResponse> {
+      if (!state.sample(policy.ratio)) return next(exchange);
+      if (state.inFlight >= SHADOW_MAX_IN_FLIGHT) {
+        mirror.count('dropped');
+        return next(exchange);
+      }
+      const { primary, copy } = teeBody(exchange.request.body, deps.policy.replayBodyLimitBytes);
+      const shadowAnswer = mirror.send(exchange, copy);
+      const answer = next(primary === exchange.request.body ? exchange : withBody(exchange, primary));
+      return policy.compare === undefined ? answer : answer.then((response) => mirror.compareLater(exchange, response, shadowAnswer));
+    };
+}
+
+/** Sends shadow copies and compares their answers; one per route. */
+class Mirror {
+  readonly #route: RoutePolicy;
+  readonly #policy: ShadowPolicy;
+  readonly #deps: BuildDeps;
+  readonly #state: ShadowState;
+  readonly #send: Handler;
+  readonly #ignore: IgnoreList;
+  readonly #timeoutMs: number;
+
+  constructor(route: RoutePolicy, policy: ShadowPolicy, deps: BuildDeps, state: ShadowState, send: Handler) {
+    this.#route = route;
+    this.#policy = policy;
+    this.#deps = deps;
+    this.#state = state;
+    this.#send = send;
+    this.#ignore = new IgnoreList(policy.compare?.ignore ?? []);
+    this.#timeoutMs = route.timeoutMs > 0 ? route.timeoutMs : DEFAULT_SHADOW_TIMEOUT_MS;
+  }
+
+  count(result: 'sent' | 'dropped' | 'failed'): void {
+    this.#state[result] += 1;
+    this.#deps.metrics.shadowRequests.labels(this.#route.name, result).inc();
+  }
+
+  /** Fire the shadow copy; resolves with its answer (for compare) or undefined. Never rejects. */
+  send(exchange: Exchange, body: ProxyRequest['body'] | undefined): Promise<CapturedAnswer | undefined> {
+    if (body === undefined) {
+      this.count('dropped');
+      return Promise.resolve(undefined);
+    }
+    const scope = new CancelScope();
+    const timer = setTimeout(() => scope.abort(new OutriderError('timeout', 'shadow timed out', { route: this.#route.name })), this.#timeoutMs);
+    const ledger = new AttemptLedger(performance.now());
+    const request: ProxyRequest = { ...exchange.request, headers: shadowHeaders(exchange.request.headers), body };
+    this.#state.inFlight += 1;
+    this.count('sent');
+    return this.#send({ request, route: exchange.route, signal: scope, ledger })
+      .then((response) => this.#read(response), () => (this.count('failed'), undefined))
+      .finally(() => {
+        clearTimeout(timer);
+        this.#state.inFlight -= 1;
+        ledger.finish();
+      });
+  }
+
+  async #read(response: ProxyResponse): Promise<CapturedAnswer | undefined> {
+    if (this.#policy.compare === undefined) {
+      await discardBody(response.body);
+      return undefined;
+    }
+    const body = await collectBody(response.body, COMPARE_BODY_LIMIT);
+    return { status: response.status, headers: response.headers, body };
+  }
+
+  /** Pass the primary on untouched, keeping a copy of its bytes to diff once both are in. */
+  compareLater(exchange: Exchange, response: ProxyResponse, shadowAnswer: Promise<CapturedAnswer | undefined>): ProxyResponse {
+    const capturing = new CapturingBody(response.body, COMPARE_BODY_LIMIT);
+    const headers = [...response.headers];
+    void Promise.all([capturing.captured, shadowAnswer]).then(([body, shadow]) => {
+      if (shadow !== undefined) this.#record(exchange, { status: response.status, headers, body }, shadow);
+    });
+    return { status: response.status, headers: response.headers, body: capturing };
+  }
+
+  #record(exchange: Exchange, primary: CapturedAnswer, shadow: CapturedAnswer): void {
+    const diffs = compareAnswers(primary, shadow, this.#ignore);
+    const route = this.#route.name;
+    this.#state.compared += 1;
+    if (diffs.length === 0) this.#state.matched += 1;
+    this.#deps.metrics.shadowCompares.labels(route, diffs.length === 0 ? 'match' : 'mismatch').inc();
+    for (const diff of diffs) this.#deps.metrics.shadowDiffs.labels(route, diff.kind).inc();
+    if (diffs.length > 0 && this.#state.mayLogDiff(Date.now())) {
+      this.#deps.log.info({ route, requestId: exchange.request.requestId, shadow: this.#policy.upstream, diffs }, 'shadow answer differs');
+    }
+  }
+}
+
+/**
+ * The primary's body and the shadow's copy. Bytes in hand (or none) serve both. A stream is
+ * teed: the primary reads it as usual, with backpressure; the copy is buffered on the side and
+ * dropped (undefined) if it grows past `limitBytes`, so a slow shadow never slows the primary.
+ */
+function teeBody(body: ProxyRequest['body'], limitBytes: number): { primary: ProxyRequest['body']; copy: ProxyRequest['body'] | undefined } {
+  if (isReplayable(body)) return { primary: body, copy: body };
+  const primary = new PassThrough();
+  const copy = new PassThrough();
+  let dropped = false;
+  body.on('data', (chunk: Buffer) => {
+    if (dropped) return;
+    if (copy.writableLength + chunk.length > limitBytes) {
+      dropped = true;
+      copy.destroy(new Cancelled('shadow copy of the body exceeded replayBodyLimit'));
+      return;
+    }
+    copy.write(chunk);
+  });
+  body.on('end', () => dropped || copy.end());
+  body.on('error', (err) => copy.destroy(err));
+  body.pipe(primary);
+  return { primary, copy: copy as Readable };
+}
+
+function withBody(exchange: Exchange, body: ProxyRequest['body']): Exchange {
+  return { ...exchange, request: { ...exchange.request, body } };
+}
+
+/** `catalog:8080` → `catalog-shadow:8080`, and `x-outrider-shadow: 1` added. */
+function shadowHeaders(headers: readonly string[]): string[] {
+  const out = [...headers, 'x-outrider-shadow', '1'];
+  for (let i = 0; i < out.length; i += 2) {
+    if ((out[i] as string).toLowerCase() !== 'host') continue;
+    const host = out[i + 1] as string;
+    const port = /:\d+$/.exec(host);
+    out[i + 1] = port === null ? `${host}-shadow` : `${host.slice(0, port.index)}-shadow${port[0]}`;
+    break;
+  }
+  return out;
+}
