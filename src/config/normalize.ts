@@ -243,7 +243,13 @@ function normalizeShadow(shadow: ShadowDocument): ShadowPolicy {
   return {
     upstream: shadow.upstream,
     ratio: (shadow.percent ?? DEFAULTS.shadow.percent) / 100,
-    compare: shadow.compare === undefined ? undefined : { ignore: [...(shadow.compare.ignore ?? DEFAULTS.shadow.compare.ignore)] },
+    compare:
+      shadow.compare === undefined
+        ? undefined
+        : {
+            ignore: [...(shadow.compare.ignore ?? DEFAULTS.shadow.compare.ignore)],
+            noiseRatio: (shadow.compare.noise ?? DEFAULTS.shadow.compare.noise) / 100,
+          },
   };
 }
 

@@ -51,7 +51,7 @@ export const DEFAULTS = {
   hedge: { minDelay: '2ms', maxAttempts: 2, budget: { ratio: 0.05 }, methods: IDEMPOTENT_METHODS },
   circuitBreaker: { failureRatio: 0.5, minRequests: 20, window: '10s', openFor: '5s', halfOpenRequests: 3, failOn: BREAKER_FAILURES },
   bulkhead: { maxConcurrent: 64, maxQueued: 128, queueTimeout: '50ms' },
-  shadow: { percent: 100, compare: { ignore: [] as readonly string[] } },
+  shadow: { percent: 100, compare: { ignore: [] as readonly string[], noise: 0 } },
   scatterGather: { require: 'all', aggregate: 'group', concat: { order: 'desc' } },
   scatterTarget: { allEndpoints: false },
 } as const;
@@ -389,6 +389,13 @@ const Shadow = Strict(
               uniqueItems: true,
               description: 'Paths left out of the diff.',
               default: [...DEFAULTS.shadow.compare.ignore],
+            }),
+          ),
+          noise: Type.Optional(
+            Percent({
+              description:
+                'Share of compared GET/HEAD requests also sent a second time to the primary (Diffy\'s noise filter): paths that differ between two primary answers, such as timestamps, are learned as noise and not reported as shadow differences. 0 turns it off.',
+              default: DEFAULTS.shadow.compare.noise,
             }),
           ),
         },

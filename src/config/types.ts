@@ -119,7 +119,7 @@ export interface BulkheadPolicy {
 export interface ShadowPolicy {
   readonly upstream: string;
   readonly ratio: number;
-  readonly compare: { readonly ignore: readonly string[] } | undefined;
+  readonly compare: { readonly ignore: readonly string[]; readonly noiseRatio: number } | undefined;
 }
 
 export interface ScatterTarget {

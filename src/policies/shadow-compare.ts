@@ -121,3 +121,32 @@ function diffJson(a: unknown, b: unknown, path: string, ignore: IgnoreList, diff
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+
+/** Learned noise is bounded: a route whose answers differ everywhere should not grow memory. */
+const MAX_NOISE_PATHS = 256;
+
+/**
+ * Diffy's noise filter: paths that differ between two answers of the *primary* to the same
+ * request (timestamps, ids, random order) are noise, and differences there between primary
+ * and shadow say nothing about the shadow. Array indices are generalized (`items[3].ts` →
+ * `items[*].ts`), so noise learned on one element covers the others.
+ */
+export class NoiseFilter {
+  readonly #paths = new Set<string>();
+
+  learn(diffs: readonly Difference[]): void {
+    for (const diff of diffs) if (this.#paths.size < MAX_NOISE_PATHS) this.#paths.add(generalize(diff.path));
+  }
+
+  isNoise(diff: Difference): boolean {
+    return this.#paths.size > 0 && this.#paths.has(generalize(diff.path));
+  }
+
+  paths(): string[] {
+    return [...this.#paths];
+  }
+}
+
+function generalize(path: string): string {
+  return path.replace(/\[\d+\]/g, '[*]');
+}

@@ -12,6 +12,9 @@
  * - With `compare`, the primary's answer is captured as it streams to the client (up to
  *   COMPARE_BODY_LIMIT) and diffed with the shadow's once both are in (shadow-compare.ts):
  *   matches and differences are counted, and a bounded sample of diffs is logged.
+ * - With `compare.noise`, that share of compared GET/HEAD requests is also sent a second time
+ *   to the primary; paths where the two primary answers differ are learned as noise and left
+ *   out of the shadow's differences (Diffy's approach).
  */
 import { PassThrough, type Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
@@ -25,12 +28,14 @@ import { isReplayable } from '../pipeline/replay.js';
 import { Cancelled, CancelScope } from '../pipeline/signal.js';
 import { forwardTerminal } from '../upstream/forward.js';
 import { UpstreamRuntime, upstreamStateKey } from '../upstream/upstream.js';
-import { compareAnswers, IgnoreList, type CapturedAnswer } from './shadow-compare.js';
+import { compareAnswers, IgnoreList, NoiseFilter, type CapturedAnswer } from './shadow-compare.js';
 
 export const SHADOW_MAX_IN_FLIGHT = 64;
 const COMPARE_BODY_LIMIT = 1024 * 1024;
 const DEFAULT_SHADOW_TIMEOUT_MS = 15_000;
 const DIFF_LOG_LINES_PER_MINUTE = 10;
+/** A second primary call must be harmless: safe methods only, whatever the route allows. */
+const NOISE_PROBE_METHODS = new Set(['GET', 'HEAD']);
 
 /** Per-route shadow state, kept across reloads: the sampler and the counts for /status. */
 class ShadowState {
@@ -40,7 +45,11 @@ class ShadowState {
   failed = 0;
   compared = 0;
   matched = 0;
+  noiseProbes = 0;
+  noiseSuppressed = 0;
+  readonly noise = new NoiseFilter();
   #credit = 0;
+  #noiseCredit = 0;
   #logWindowStart = 0;
   #loggedInWindow = 0;
 
@@ -49,6 +58,14 @@ class ShadowState {
     this.#credit += ratio;
     if (this.#credit < 1) return false;
     this.#credit -= 1;
+    return true;
+  }
+
+  /** The same, among compared requests, for Diffy's second primary call. */
+  sampleNoise(ratio: number): boolean {
+    this.#noiseCredit += ratio;
+    if (this.#noiseCredit < 1) return false;
+    this.#noiseCredit -= 1;
     return true;
   }
 
@@ -69,6 +86,9 @@ class ShadowState {
       compared: this.compared,
       matched: this.matched,
       matchRate: this.compared === 0 ? null : this.matched / this.compared,
+      noiseProbes: this.noiseProbes,
+      noiseSuppressed: this.noiseSuppressed,
+      noisePaths: this.noise.paths(),
     };
   }
 }
@@ -86,7 +106,9 @@ export function shadowLayer(route: RoutePolicy, deps: BuildDeps, status: StatusR
   void upstream.start();
   const state = deps.registry.acquire(`shadow:${route.name}`, () => new ShadowState());
   status('shadow', () => ({ upstream: policy.upstream, percent: policy.ratio * 100, ...state.snapshot() }));
-  const mirror = new Mirror(route, policy, deps, state, forwardTerminal(upstream));
+  const primaryUpstream = deps.upstreams.get(route.upstream ?? '');
+  const probe = primaryUpstream === undefined ? undefined : forwardTerminal(primaryUpstream);
+  const mirror = new Mirror(route, policy, deps, state, forwardTerminal(upstream), probe);
 
   return (next) =>
     function shadow(exchange: Exchange): Promise<ProxyResponse> {
@@ -98,7 +120,9 @@ export function shadowLayer(route: RoutePolicy, deps: BuildDeps, status: StatusR
       const { primary, copy } = teeBody(exchange.request.body, deps.policy.replayBodyLimitBytes);
       const shadowAnswer = mirror.send(exchange, copy);
       const answer = next(primary === exchange.request.body ? exchange : withBody(exchange, primary));
-      return policy.compare === undefined ? answer : answer.then((response) => mirror.compareLater(exchange, response, shadowAnswer));
+      if (policy.compare === undefined) return answer;
+      const noiseAnswer = mirror.probeNoise(exchange, copy);
+      return answer.then((response) => mirror.compareLater(exchange, response, shadowAnswer, noiseAnswer));
     };
 }
 
@@ -109,15 +133,17 @@ class Mirror {
   readonly #deps: BuildDeps;
   readonly #state: ShadowState;
   readonly #send: Handler;
+  readonly #probe: Handler | undefined;
   readonly #ignore: IgnoreList;
   readonly #timeoutMs: number;
 
-  constructor(route: RoutePolicy, policy: ShadowPolicy, deps: BuildDeps, state: ShadowState, send: Handler) {
+  constructor(route: RoutePolicy, policy: ShadowPolicy, deps: BuildDeps, state: ShadowState, send: Handler, probe: Handler | undefined) {
     this.#route = route;
     this.#policy = policy;
     this.#deps = deps;
     this.#state = state;
     this.#send = send;
+    this.#probe = probe;
     this.#ignore = new IgnoreList(policy.compare?.ignore ?? []);
     this.#timeoutMs = route.timeoutMs > 0 ? route.timeoutMs : DEFAULT_SHADOW_TIMEOUT_MS;
   }
@@ -133,19 +159,39 @@ class Mirror {
       this.count('dropped');
       return Promise.resolve(undefined);
     }
-    const scope = new CancelScope();
-    const timer = setTimeout(() => scope.abort(new OutriderError('timeout', 'shadow timed out', { route: this.#route.name })), this.#timeoutMs);
-    const ledger = new AttemptLedger(performance.now());
     const request: ProxyRequest = { ...exchange.request, headers: shadowHeaders(exchange.request.headers), body };
     this.#state.inFlight += 1;
     this.count('sent');
-    return this.#send({ request, route: exchange.route, signal: scope, ledger })
-      .then((response) => this.#read(response), () => (this.count('failed'), undefined))
-      .finally(() => {
-        clearTimeout(timer);
-        this.#state.inFlight -= 1;
-        ledger.finish();
-      });
+    return this.#detached(this.#send, exchange, request).then(
+      (answer) => answer,
+      () => (this.count('failed'), undefined),
+    ).finally(() => {
+      this.#state.inFlight -= 1;
+    });
+  }
+
+  /** On a sample of compared safe requests, ask the primary a second time (noise learning). */
+  probeNoise(exchange: Exchange, body: ProxyRequest['body'] | undefined): Promise<CapturedAnswer | undefined> | undefined {
+    const ratio = this.#policy.compare?.noiseRatio ?? 0;
+    const { method } = exchange.request;
+    if (this.#probe === undefined || ratio <= 0 || body === undefined || !isReplayable(body) || !NOISE_PROBE_METHODS.has(method)) return undefined;
+    if (!this.#state.sampleNoise(ratio)) return undefined;
+    this.#state.noiseProbes += 1;
+    const request: ProxyRequest = { ...exchange.request, headers: [...exchange.request.headers, 'x-outrider-noise-probe', '1'], body };
+    return this.#detached(this.#probe, exchange, request).catch(() => undefined);
+  }
+
+  /** A request of our own, on its own deadline, not cancelled with the client's. */
+  async #detached(send: Handler, exchange: Exchange, request: ProxyRequest): Promise<CapturedAnswer | undefined> {
+    const scope = new CancelScope();
+    const timer = setTimeout(() => scope.abort(new OutriderError('timeout', 'shadow timed out', { route: this.#route.name })), this.#timeoutMs);
+    const ledger = new AttemptLedger(performance.now());
+    try {
+      return await this.#read(await send({ request, route: exchange.route, signal: scope, ledger }));
+    } finally {
+      clearTimeout(timer);
+      ledger.finish();
+    }
   }
 
   async #read(response: ProxyResponse): Promise<CapturedAnswer | undefined> {
@@ -158,17 +204,26 @@ class Mirror {
   }
 
   /** Pass the primary on untouched, keeping a copy of its bytes to diff once both are in. */
-  compareLater(exchange: Exchange, response: ProxyResponse, shadowAnswer: Promise<CapturedAnswer | undefined>): ProxyResponse {
+  compareLater(
+    exchange: Exchange,
+    response: ProxyResponse,
+    shadowAnswer: Promise<CapturedAnswer | undefined>,
+    noiseAnswer: Promise<CapturedAnswer | undefined> | undefined,
+  ): ProxyResponse {
     const capturing = new CapturingBody(response.body, COMPARE_BODY_LIMIT);
     const headers = [...response.headers];
-    void Promise.all([capturing.captured, shadowAnswer]).then(([body, shadow]) => {
-      if (shadow !== undefined) this.#record(exchange, { status: response.status, headers, body }, shadow);
+    void Promise.all([capturing.captured, shadowAnswer, noiseAnswer]).then(([body, shadow, secondPrimary]) => {
+      const primary = { status: response.status, headers, body };
+      if (secondPrimary !== undefined) this.#state.noise.learn(compareAnswers(primary, secondPrimary, this.#ignore));
+      if (shadow !== undefined) this.#record(exchange, primary, shadow);
     });
     return { status: response.status, headers: response.headers, body: capturing };
   }
 
   #record(exchange: Exchange, primary: CapturedAnswer, shadow: CapturedAnswer): void {
-    const diffs = compareAnswers(primary, shadow, this.#ignore);
+    const all = compareAnswers(primary, shadow, this.#ignore);
+    const diffs = all.filter((diff) => !this.#state.noise.isNoise(diff));
+    this.#state.noiseSuppressed += all.length - diffs.length;
     const route = this.#route.name;
     this.#state.compared += 1;
     if (diffs.length === 0) this.#state.matched += 1;

@@ -148,6 +148,35 @@ t.test('compare: matches and differences are counted, ignored paths skipped, dif
   );
 });
 
+t.test("compare.noise: fields that differ between two primary answers are learned as noise (Diffy)", async (t) => {
+  let n = 0;
+  const primary = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ generatedAt: n++, items: [{ id: 1, ts: n * 7 }], price: 10 }));
+  });
+  const shadow = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ generatedAt: -1, items: [{ id: 1, ts: -1 }], price: 12 }));
+  });
+  const proxy = await startSidecar(policy(primary.url, shadow.url, '{ upstream: v2, compare: { noise: 100 } }'));
+  t.teardown(async () => {
+    await proxy.close();
+    await primary.close();
+    await shadow.close();
+  });
+  for (let i = 0; i < 3; i++) await send(proxy.url(), `/n${i}`);
+  await new Promise((r) => setTimeout(r, 150));
+  t.equal(primary.requests.filter((r) => r.headers['x-outrider-noise-probe'] === '1').length, 3, 'each compared GET was asked twice of the primary');
+  const state = (await proxy.admin('/status')).json() as { routes: { shadow: { noisePaths: string[]; noiseSuppressed: number } }[] };
+  t.same(state.routes[0]?.shadow.noisePaths.sort(), ['body.generatedAt', 'body.items[*].ts'], 'the volatile fields were learned');
+  t.equal(state.routes[0]?.shadow.noiseSuppressed, 6, 'two noisy diffs per request left out');
+  const logged = proxy.opsLog.lines.filter((l) => l.msg === 'shadow answer differs') as { diffs: { path: string }[] }[];
+  t.ok(logged.length > 0 && logged.every((l) => l.diffs.map((d) => d.path).join() === 'body.price'), 'only the real difference is reported');
+  await send(proxy.url(), '/post', { method: 'POST', body: 'x' });
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(primary.requests.filter((r) => r.headers['x-outrider-noise-probe'] === '1').length, 3, 'a POST is never sent twice to the primary');
+});
+
 t.test('compareAnswers: JSON structure, arrays, wildcards, non-JSON bytes', async (t) => {
   const answer = (body: unknown, status = 200) => ({ status, headers: ['content-type', 'application/json'], body: Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)) });
   const none = new IgnoreList([]);
