@@ -174,6 +174,9 @@ export class Metrics {
     const queued = this.bulkheadQueued.labels(route);
     const partitions = this.bulkheadPartitions.labels(route);
     const rejections = { 'queue-full': this.bulkheadRejections.labels(route, 'queue-full'), 'queue-timeout': this.bulkheadRejections.labels(route, 'queue-timeout') };
+    // inc(0) makes every series visible from the start without touching a count a previous
+    // build of the route left (its requests may still hold slots).
+    for (const child of [inFlight, queued, partitions, rejections['queue-full'], rejections['queue-timeout']]) child.inc(0);
     return {
       inFlight: (delta) => inFlight.inc(delta),
       queued: (delta) => queued.inc(delta),
