@@ -220,3 +220,28 @@ t.test('a client that goes away while queued frees its place in the queue', asyn
     'the request that left never reached the upstream',
   );
 });
+
+t.test('one slot per client request, held across all its tries', async (t) => {
+  const held = holding();
+  const upstream = await startUpstream(held.behaviour);
+  const proxy = await startSidecar(
+    simplePolicy(
+      upstream.url,
+      '    bulkhead: { maxConcurrent: 1, maxQueued: 0 }\n    retry: { attempts: 3, on: [503], backoff: { base: 1ms, max: 1ms } }\n',
+    ),
+  );
+  t.teardown(async () => {
+    await proxy.close();
+    await upstream.close();
+  });
+  const retried = send(proxy.url(), '/retried');
+  await until(() => held.count === 1, 'the first try at the upstream');
+  held.release(503);
+  await until(() => held.count === 1, 'the retry at the upstream');
+  t.same([(await bulkheadOf(proxy)).inFlight, upstream.arrived], [1, 2], 'the retry holds the same single slot');
+  const other = await send(proxy.url(), '/other');
+  t.equal(other.headers['x-outrider-error'], 'bulkhead-full', 'the request between two tries still owns the slot');
+  held.release(200);
+  const reply = await retried;
+  t.same([reply.status, reply.headers['x-outrider-attempts']], [200, '2']);
+});

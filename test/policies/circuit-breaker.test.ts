@@ -222,3 +222,37 @@ t.test('breaker state survives a reload that leaves the route unchanged, and res
   const metrics = (await proxy.admin('/metrics')).body;
   t.match(metrics, /outrider_circuit_breaker_state\{route="all",upstream="app",state="closed"\} 1/, 'the gauge follows the new breaker');
 });
+
+t.test('inside retry the breaker records every try, and circuit-open is never retried', async (t) => {
+  const upstream = await startUpstream(status(503));
+  const proxy = await startSidecar(
+    simplePolicy(upstream.url, '    retry: { attempts: 3, on: [503], backoff: { base: 1ms, max: 1ms } }\n    circuitBreaker: { minRequests: 2, openFor: 30s }\n'),
+  );
+  t.teardown(async () => {
+    await proxy.close();
+    await upstream.close();
+  });
+  const first = await send(proxy.url(), '/first');
+  t.equal(upstream.arrived, 2, 'two tries reached the upstream; they opened the breaker');
+  t.equal(first.headers['x-outrider-error'], 'circuit-open', 'the third try was refused, and retry stopped there');
+  const second = await send(proxy.url(), '/second');
+  t.equal(second.headers['x-outrider-error'], 'circuit-open');
+  t.equal(upstream.arrived, 2, 'a refused try is not retried');
+});
+
+t.test('a hedge copy that lost is not recorded as a failure', async (t) => {
+  const held = holding();
+  const upstream = await startUpstream((req, res, body) =>
+    req.headers['x-outrider-attempt'] === '1' ? held.behaviour(req, res, body) : echo(req, res, body),
+  );
+  const proxy = await startSidecar(simplePolicy(upstream.url, '    hedge: { delay: 20ms, maxAttempts: 2 }\n    circuitBreaker: { minRequests: 1 }\n'));
+  t.teardown(async () => {
+    await proxy.close();
+    await upstream.close();
+  });
+  const reply = await send(proxy.url(), '/hedged');
+  t.same([reply.status, reply.headers['x-outrider-hedged']], [200, '1'], 'the hedge copy won');
+  await until(() => held.count === 0, 'the losing copy to be aborted at the upstream');
+  const breaker = await breakerOf(proxy);
+  t.same([breaker.state, breaker.calls, breaker.failures], ['closed', 1, 0], 'only the winner was recorded; minRequests 1 would have opened on a failure');
+});
