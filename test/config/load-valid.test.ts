@@ -88,7 +88,7 @@ t.test('the contract example loads (config/examples/contract-example.yaml)', asy
     halfOpenRequests: 3,
     failOn: ['5xx', 'connect-failure', 'reset', 'timeout'],
   });
-  t.same(reads.shadow, { upstream: 'catalog-v2', ratio: 0.1, compare: { ignore: ['headers.date', 'body.requestId'] } });
+  t.same(reads.shadow, { upstream: 'catalog-v2', ratio: 0.1, compare: { ignore: ['headers.date', 'body.requestId'], noiseRatio: 0 } });
 
   const page = route(policy, 'product-page');
   t.same(page.scatterGather, {
@@ -174,7 +174,7 @@ t.test('each policy block, when present but empty, gets the documented defaults'
     failOn: ['5xx', 'connect-failure', 'reset', 'timeout'],
   });
   t.same(reads.bulkhead, { maxConcurrent: 64, maxQueued: 128, queueTimeoutMs: 50, partitionBy: undefined });
-  t.same(reads.shadow, { upstream: 'catalog-v2', ratio: 1, compare: { ignore: [] } });
+  t.same(reads.shadow, { upstream: 'catalog-v2', ratio: 1, compare: { ignore: [], noiseRatio: 0 } });
   t.same(policy.upstreams.get('catalog')?.outlier, { consecutiveFailures: 5, ejectForMs: 30_000, maxEjectedRatio: 0.5 });
   const page = route(policy, 'page');
   t.same(page.scatterGather?.require, { kind: 'all' });
