@@ -32,10 +32,10 @@ t.test('a slow try is hedged to the other endpoint, which wins; the loser is abo
   let slowClosed = 0;
   const slow = await startUpstream((req, res, body) => {
     res.on('close', () => (slowClosed += res.writableFinished ? 0 : 1));
-    delayed(1_500, named('slow'))(req, res, body);
+    delayed(2_000, named('slow'))(req, res, body);
   });
   const fast = await startUpstream(named('fast'));
-  const proxy = await startSidecar(policy([slow.url, fast.url], '{ delay: 20ms, maxAttempts: 2, budget: { ratio: 1 } }'));
+  const proxy = await startSidecar(policy([slow.url, fast.url], '{ delay: 150ms, maxAttempts: 2, budget: { ratio: 1 } }'));
   t.teardown(async () => {
     await proxy.close();
     await slow.close();
