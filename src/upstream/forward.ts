@@ -32,12 +32,27 @@ export function forwardTerminal(upstream: UpstreamRuntime): Handler {
         }),
       );
     }
-    ledger.recordTry(endpoint.origin);
-    return new Promise<ProxyResponse>((resolve, reject) => {
-      const tryHandler = new UpstreamTry(exchange, endpoint, upstream, resolve, reject);
-      endpoint.pool.dispatch(tryHandler.options(), tryHandler);
-    });
+    return sendTry(exchange, upstream, endpoint);
   };
+}
+
+/**
+ * Like forwardTerminal, but always to `endpoint`, bypassing the balancer: scatter-gather's
+ * `allEndpoints` makes one call per endpoint (one per shard), so the choice is already made.
+ */
+export function forwardTo(upstream: UpstreamRuntime, endpoint: Endpoint): Handler {
+  return function forwardToEndpoint(exchange: Exchange): Promise<ProxyResponse> {
+    exchange.ledger.upstream = upstream.name;
+    return sendTry(exchange, upstream, endpoint);
+  };
+}
+
+function sendTry(exchange: Exchange, upstream: UpstreamRuntime, endpoint: Endpoint): Promise<ProxyResponse> {
+  exchange.ledger.recordTry(endpoint.origin);
+  return new Promise<ProxyResponse>((resolve, reject) => {
+    const tryHandler = new UpstreamTry(exchange, endpoint, upstream, resolve, reject);
+    endpoint.pool.dispatch(tryHandler.options(), tryHandler);
+  });
 }
 
 type TryState = 'waiting' | 'streaming' | 'done';
