@@ -24,6 +24,8 @@ export interface ErrorContext {
   readonly listener?: string | undefined;
   /** Seconds, for `retry-after` on refusals that will pass later (circuit-open). */
   readonly retryAfterSeconds?: number | undefined;
+  /** More fields for the JSON body, after the standard ones and never named like them (scatter-gather's `targets`). */
+  readonly details?: Readonly<Record<string, unknown>> | undefined;
 }
 
 export class OutriderError extends Error {

@@ -13,9 +13,9 @@ export function toOutriderError(err: unknown, route?: string, upstream?: string)
 }
 
 export function errorResponse(err: OutriderError): ProxyResponse {
-  const { route, upstream, listener, retryAfterSeconds } = err.context;
+  const { route, upstream, listener, retryAfterSeconds, details } = err.context;
   const body = Buffer.from(
-    JSON.stringify({ error: err.code, route: route ?? null, upstream: upstream ?? null, listener, message: err.message }),
+    JSON.stringify({ error: err.code, route: route ?? null, upstream: upstream ?? null, listener, message: err.message, ...details }),
   );
   const headers = [
     'content-type',
