@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RejectReason, BulkheadRecorder } from '../policies/bulkhead-pool.js';
 import type { BreakerState } from '../policies/circuit-breaker-state.js';
+import type { ScatterAnswer, ScatterRecorder } from '../policies/scatter-gather.js';
 
 const BREAKER_STATES: readonly BreakerState[] = ['closed', 'open', 'half-open'];
 
@@ -190,6 +191,37 @@ export class Metrics {
       const current = state();
       for (const s of BREAKER_STATES) this.breakerState.labels(route, upstream, s).set(s === current ? 1 : 0);
     }
+  }
+
+  // --- scatter-gather (policies/scatter-gather.ts) ---
+  // The target label is the configured name, not `name[i]`, so shards found by DNS add no series.
+
+  readonly scatterCalls = this.#counter(
+    'outrider_scatter_calls_total',
+    'Scatter-gather calls, by route, target and outcome (success, or why it failed: timeout, upstream-status, cancelled, …).',
+    ['route', 'target', 'outcome'],
+  );
+  readonly scatterCallDuration = new Histogram({
+    name: 'outrider_scatter_call_duration_seconds',
+    help: 'Time from sending a scatter-gather call to its answer read whole, in seconds (cancelled calls left out).',
+    labelNames: ['route', 'target'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly scatterAnswers = this.#counter(
+    'outrider_scatter_answers_total',
+    'Scatter-gather requests, by route and result (complete, partial, failed).',
+    ['route', 'result'],
+  );
+
+  scatterRecorder(route: string): ScatterRecorder {
+    return {
+      call: (target, outcome, seconds) => {
+        this.scatterCalls.labels(route, target, outcome).inc();
+        if (seconds !== undefined) this.scatterCallDuration.labels(route, target).observe(seconds);
+      },
+      answer: (result: ScatterAnswer) => this.scatterAnswers.labels(route, result).inc(),
+    };
   }
 
   async exposition(): Promise<{ contentType: string; body: string }> {

@@ -12,6 +12,7 @@ import { observeLayer } from '../observability/observe-layer.js';
 import { hedgeLayer } from '../policies/hedge.js';
 import { perTryTimeoutLayer } from '../policies/per-try-timeout.js';
 import { retryLayer } from '../policies/retry.js';
+import { SCATTER_UPSTREAM, scatterGatherTerminal } from '../policies/scatter-gather.js';
 import { shadowLayer } from '../policies/shadow.js';
 import { bulkheadLayer } from '../policies/bulkhead.js';
 import { circuitBreakerLayer } from '../policies/circuit-breaker.js';
@@ -70,9 +71,9 @@ const LAYER_KEYS: { readonly [K in LayerName]?: keyof RoutePolicy } = {
 };
 
 export function buildRoute(route: RoutePolicy, deps: BuildDeps): RouteRuntime {
-  const [terminalName, terminal] = buildTerminal(route, deps);
   const readers: [string, () => unknown][] = [];
   const registrar: StatusRegistrar = (key, read) => void readers.push([key, read]);
+  const [terminalName, terminal] = buildTerminal(route, deps, registrar);
   const applied: [LayerName, Layer][] = [];
   for (const name of LAYER_ORDER) {
     const layer = LAYER_FACTORIES[name]?.(route, deps, registrar);
@@ -89,7 +90,7 @@ export function buildRoute(route: RoutePolicy, deps: BuildDeps): RouteRuntime {
     policy: route,
     handler,
     layers: [...applied.map(([name]) => name), terminalName],
-    notEnforced: notEnforced(route, terminalName),
+    notEnforced: notEnforced(route),
     status: () => Object.fromEntries(readers.map(([key, read]) => [key, read()])),
   };
 }
@@ -99,33 +100,23 @@ export function compose(layers: readonly Layer[], terminal: Handler): Handler {
   return layers.reduceRight<Handler>((next, layer) => layer(next), terminal);
 }
 
-function buildTerminal(route: RoutePolicy, deps: BuildDeps): [TerminalName, Handler] {
-  if (route.scatterGather !== undefined) return ['scatterGather', notYetLanded(route, 'scatterGather')];
+function buildTerminal(route: RoutePolicy, deps: BuildDeps, status: StatusRegistrar): [TerminalName, Handler] {
+  if (route.scatterGather !== undefined) return ['scatterGather', scatterGatherTerminal(route, route.scatterGather, deps, status)];
   const upstream = deps.upstreams.get(route.upstream ?? '');
   if (upstream === undefined) throw new Error(`route ${route.name}: upstream ${route.upstream ?? '(none)'} was not built`);
   return ['forward', forwardTerminal(upstream)];
 }
 
-function notEnforced(route: RoutePolicy, terminal: TerminalName): string[] {
+function notEnforced(route: RoutePolicy): string[] {
   const missing: string[] = [];
   for (const [layer, key] of Object.entries(LAYER_KEYS) as [LayerName, keyof RoutePolicy][]) {
     if (route[key] !== undefined && LAYER_FACTORIES[layer] === undefined) missing.push(key);
   }
-  if (terminal === 'scatterGather') missing.push('scatterGather');
   return missing;
 }
 
-/** Until the scatter-gather terminal lands, such a route answers 502 and says why. */
-function notYetLanded(route: RoutePolicy, pattern: string): Handler {
-  return async function unavailable() {
-    throw new OutriderError('upstream-unreachable', `route ${route.name}: ${pattern} is not supported by this build`, {
-      route: route.name,
-    });
-  };
-}
-
 function upstreamLabel(route: RoutePolicy): string {
-  return route.upstream ?? (route.scatterGather !== undefined ? 'scatter-gather' : '');
+  return route.upstream ?? (route.scatterGather !== undefined ? SCATTER_UPSTREAM : '');
 }
 
 /** Pipelines for requests no route takes, observed like any other: 404 no-route, 400 bad-request. */
