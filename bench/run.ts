@@ -18,7 +18,7 @@ import { renderScenario } from './report/table.js';
 import { SCENARIOS } from './scenarios/index.js';
 import type { ScenarioOutcome, ScenarioResult } from './scenarios/types.js';
 
-const USAGE = `usage: tsx bench/run.ts [--scenario NAME[,NAME]] [--quick|--full|--smoke] [--duration 30s] [--passes N] [--out DIR] [--render results.json]
+const USAGE = `usage: tsx bench/run.ts [--scenario NAME[,NAME]] [--quick|--full|--smoke] [--duration 30s] [--passes N] [--out DIR] [--cpu-prof] [--render results.json]
 scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`;
 
 /** "30s", "500ms", "2m" or a bare number of seconds. */
@@ -33,6 +33,8 @@ interface Options {
   readonly profile: Profile;
   readonly scenarios: readonly string[];
   readonly outDir: string;
+  /** Profile Outrider in the overhead scenario (its figures are then not for RESULTS.md). */
+  readonly cpuProf: boolean;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -47,6 +49,7 @@ function parseOptions(argv: readonly string[]): Options {
       full: { type: 'boolean' },
       smoke: { type: 'boolean' },
       render: { type: 'string' },
+      'cpu-prof': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -68,7 +71,7 @@ function parseOptions(argv: readonly string[]): Options {
   const known = new Set(SCENARIOS.map((s) => s.name));
   const scenarios = values.scenario ? values.scenario.split(',').map((s) => s.trim()).filter(Boolean) : SCENARIOS.map((s) => s.name);
   for (const s of scenarios) if (!known.has(s)) throw new Error(`unknown scenario "${s}"\n${USAGE}`);
-  return { profile, scenarios, outDir: path.resolve(values.out ?? path.join(BENCH_DIR, 'out')) };
+  return { profile, scenarios, outDir: path.resolve(values.out ?? path.join(BENCH_DIR, 'out')), cpuProf: values['cpu-prof'] === true };
 }
 
 /** The machine, for results.json and RESULTS.md (numbers mean little without it). */
@@ -100,7 +103,8 @@ async function main(): Promise<number> {
       const t0 = performance.now();
       let outcome: ScenarioOutcome;
       try {
-        outcome = await scenario.run({ profile: options.profile, loadgen, log });
+        const cpuProfDir = options.cpuProf ? path.join(options.outDir, 'profiles') : undefined;
+        outcome = await scenario.run({ profile: options.profile, loadgen, log, ...(cpuProfDir ? { cpuProfDir } : {}) });
       } catch (err) {
         log(`  failed: ${err instanceof Error ? err.stack : String(err)}`);
         outcome = { status: 'failed', reason: err instanceof Error ? err.message.split('\n')[0] : String(err), tables: [], charts: [], checks: [], data: {} };

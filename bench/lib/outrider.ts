@@ -8,6 +8,7 @@ import path from 'node:path';
 import { REPO_DIR } from './build.js';
 import { get, waitFor200 } from './http.js';
 import { spawnPinned, stop } from './procs.js';
+import { diedReason } from '../peers/target.js';
 import { tempDir } from './tmp.js';
 
 export function outriderBuilt(): boolean {
@@ -21,6 +22,8 @@ export interface RunningOutrider {
   readonly readyMs: number;
   /** The enforced layers of a route per /status, or undefined when /status does not say. */
   layers(route: string): Promise<readonly string[] | undefined>;
+  /** Why Outrider is gone, if it exited on its own (a crash mid-run). */
+  died(): string | undefined;
   /** SIGTERM and wait; resolves with the exit code (the contract says 0 after draining). */
   stop(): Promise<number | null>;
 }
@@ -31,11 +34,13 @@ interface StatusBody {
   readonly routes?: readonly { readonly name?: string; readonly layers?: readonly string[]; readonly notEnforced?: readonly string[] }[];
 }
 
-export async function startOutrider(name: string, policyYaml: string, adminPort: number): Promise<OutriderStart> {
+/** `cpuProfDir`: run with `node --cpu-prof`, the profile written there when Outrider exits. */
+export async function startOutrider(name: string, policyYaml: string, adminPort: number, cpuProfDir?: string): Promise<OutriderStart> {
   if (!outriderBuilt()) return { ok: false, reason: 'Outrider is not built (dist/main.js is missing: npm run build)' };
   const file = path.join(tempDir(name), 'policy.yaml');
   fs.writeFileSync(file, policyYaml);
-  const child = spawnPinned(name, process.execPath, [path.join(REPO_DIR, 'bin', 'outrider'), '--config', file], { role: 'proxy', cwd: REPO_DIR });
+  const profiling = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [];
+  const child = spawnPinned(name, process.execPath, [...profiling, path.join(REPO_DIR, 'bin', 'outrider'), '--config', file], { role: 'proxy', cwd: REPO_DIR });
   let readyMs: number;
   try {
     readyMs = await waitFor200(child, adminPort, '/readyz');
@@ -61,6 +66,7 @@ export async function startOutrider(name: string, policyYaml: string, adminPort:
         return undefined;
       }
     },
+    died: diedReason(child),
     stop: () => stop(child, 25_000),
   };
 }

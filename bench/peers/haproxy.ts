@@ -4,7 +4,7 @@ import path from 'node:path';
 import { waitFor200 } from '../lib/http.js';
 import { spawnPinned, stop } from '../lib/procs.js';
 import { findBinary, tempDir } from '../lib/tmp.js';
-import { failureReason, type Started } from './target.js';
+import { diedReason, failureReason, type Started } from './target.js';
 
 function config(port: number, upstreamPort: number): string {
   return `global
@@ -35,7 +35,7 @@ export async function startHaproxy(port: number, upstreamPort: number): Promise<
   const child = spawnPinned('haproxy', bin, ['-db', '-f', file], { role: 'proxy' });
   try {
     const readyMs = await waitFor200(child, port, '/');
-    return { ok: true, port, pid: child.pid, readyMs, stop: () => stop(child).then(() => undefined) };
+    return { ok: true, port, pid: child.pid, readyMs, stop: () => stop(child).then(() => undefined), died: diedReason(child) };
   } catch (err) {
     await stop(child);
     return { ok: false, reason: failureReason(err) };

@@ -9,7 +9,7 @@ import { waitFor200 } from '../lib/http.js';
 import { spawnPinned, stop, type Role } from '../lib/procs.js';
 import { findBinary, tempDir } from '../lib/tmp.js';
 import { defaultBody } from '../upstreams/behaviour.js';
-import { failureReason, type Started } from './target.js';
+import { diedReason, failureReason, type Started } from './target.js';
 
 function mainConfig(dir: string, server: string): string {
   // The master runs as root here; without `user root` the worker would run as nobody and
@@ -39,7 +39,7 @@ async function run(name: string, role: Role, conf: string, port: number, probe: 
   const child = spawnPinned(name, bin, ['-p', dir, '-c', file, '-g', 'daemon off;'], { role });
   try {
     const readyMs = await waitFor200(child, port, probe);
-    return { ok: true, port, pid: child.pid, readyMs, stop: () => stop(child).then(() => undefined) };
+    return { ok: true, port, pid: child.pid, readyMs, stop: () => stop(child).then(() => undefined), died: diedReason(child) };
   } catch (err) {
     await stop(child);
     return { ok: false, reason: failureReason(err) };

@@ -146,6 +146,7 @@ export const breaker: Scenario = {
       const s = ctx.profile.scale;
       const phases = { upMs: 2000 * s, downMs: 4000 * s, recoveredMs: 3000 * s };
       const { plain, breaker: withBreaker, timeline } = await runTimeline(ctx, setup, phases);
+      setup.assertAlive();
       return report(plain, withBreaker, timeline);
     } finally {
       await setup.close();

@@ -9,7 +9,7 @@ import { spectrum } from '../loadgen/histogram.js';
 import type { StreamResult } from '../loadgen/protocol.js';
 import { fmt, median } from '../lib/stats.js';
 import type { Behaviour } from '../upstreams/behaviour.js';
-import { failures, guardFailures, setUpPattern, stream, type PatternSetup } from './pattern.js';
+import { failures, guardFailures, passOrder, setUpPattern, stream, type PatternSetup } from './pattern.js';
 import { skipped, type Check, type Scenario, type ScenarioContext, type ScenarioOutcome } from './types.js';
 
 const UPSTREAM: Behaviour = { latency: { kind: 'fixed', ms: 10 }, concurrency: 16 };
@@ -74,7 +74,10 @@ export const bulkhead: Scenario = {
     try {
       const runs: Run[] = [];
       for (let pass = 0; pass < ctx.profile.passes; pass++) {
-        for (const config of CONFIGS) runs.push(await measure(ctx, setup, config, pass));
+        for (const config of passOrder(CONFIGS, pass)) {
+          runs.push(await measure(ctx, setup, config, pass));
+          setup.assertAlive();
+        }
       }
       return report(runs);
     } finally {

@@ -8,7 +8,7 @@ import { spectrum } from '../loadgen/histogram.js';
 import type { StreamResult } from '../loadgen/protocol.js';
 import { fmt, median, round } from '../lib/stats.js';
 import type { Behaviour } from '../upstreams/behaviour.js';
-import { failures, guardFailures, only, setUpPattern, stream, type PatternSetup, type RouteSpec } from './pattern.js';
+import { failures, guardFailures, only, passOrder, setUpPattern, stream, type PatternSetup, type RouteSpec } from './pattern.js';
 import { skipped, type Check, type Scenario, type ScenarioContext, type ScenarioOutcome } from './types.js';
 
 /** ~2 ms typical, 2% of requests +100-200 ms. */
@@ -77,7 +77,10 @@ export const hedge: Scenario = {
       await setup.sim.stats(true);
       const runs: Run[] = [];
       for (let pass = 0; pass < ctx.profile.passes; pass++) {
-        for (const route of routes) runs.push(await measure(ctx, setup, route, pass));
+        for (const route of passOrder(routes, pass)) {
+          runs.push(await measure(ctx, setup, route, pass));
+          setup.assertAlive();
+        }
       }
       return report(routes, runs, setup.dropped);
     } finally {

@@ -11,6 +11,7 @@
  */
 import { decode, encode, spectrum, type Histogram } from '../loadgen/histogram.js';
 import type { StreamResult } from '../loadgen/protocol.js';
+import { hotFunctions, newestProfile } from '../lib/cpuprofile.js';
 import { outriderBuilt, startOutrider } from '../lib/outrider.js';
 import { freePorts } from '../lib/ports.js';
 import { cpuSeconds, peakRssMiB, rssMiB } from '../lib/procstat.js';
@@ -73,9 +74,9 @@ async function startUpstream(port: number): Promise<Upstream> {
 
 async function startTargets(ctx: ScenarioContext, upstreamPort: number): Promise<{ targets: Target[]; missing: Map<string, string> }> {
   const [outriderPort, adminPort, nginxPort, haproxyPort, undiciPort, httpProxyPort] = (await freePorts(6)) as [number, number, number, number, number, number];
-  const direct: Running = { ok: true, port: upstreamPort, pid: undefined, readyMs: undefined, stop: async () => undefined };
+  const direct: Running = { ok: true, port: upstreamPort, pid: undefined, readyMs: undefined, stop: async () => undefined, died: () => undefined };
   const starters: [string, () => Promise<Started>][] = [
-    ['outrider', () => startOutriderTarget(outriderPort, adminPort, upstreamPort)],
+    ['outrider', () => startOutriderTarget(outriderPort, adminPort, upstreamPort, ctx.cpuProfDir)],
     ['nginx', () => startNginxProxy(nginxPort, upstreamPort)],
     ['haproxy', () => startHaproxy(haproxyPort, upstreamPort)],
     ['undici', () => startUndiciPeer(undiciPort, upstreamPort)],
@@ -97,10 +98,10 @@ async function startTargets(ctx: ScenarioContext, upstreamPort: number): Promise
   return { targets, missing };
 }
 
-async function startOutriderTarget(port: number, adminPort: number, upstreamPort: number): Promise<Started> {
-  const started = await startOutrider('outrider-overhead', outriderPolicy(adminPort, port, upstreamPort), adminPort);
+async function startOutriderTarget(port: number, adminPort: number, upstreamPort: number, cpuProfDir: string | undefined): Promise<Started> {
+  const started = await startOutrider('outrider-overhead', outriderPolicy(adminPort, port, upstreamPort), adminPort, cpuProfDir);
   if (!started.ok) return started;
-  return { ok: true, port, pid: started.pid, readyMs: started.readyMs, stop: () => started.stop().then(() => undefined) };
+  return { ok: true, port, pid: started.pid, readyMs: started.readyMs, stop: () => started.stop().then(() => undefined), died: () => started.died() };
 }
 
 async function measure(ctx: ScenarioContext, target: Target, pass: number, mode: number | 'max', durationMs: number): Promise<Sample> {
@@ -145,7 +146,11 @@ function rotate<T>(items: readonly T[], by: number): T[] {
   return [...items.slice(k), ...items.slice(0, k)];
 }
 
-async function runPasses(ctx: ScenarioContext, targets: readonly Target[]): Promise<Sample[]> {
+/**
+ * Every target at every rate, pass after pass. A target whose process died is dropped from
+ * later runs and recorded in `dead` (its figures so far stay, but its checks fail).
+ */
+async function runPasses(ctx: ScenarioContext, targets: readonly Target[], dead: Map<string, string>): Promise<Sample[]> {
   const { profile } = ctx;
   const samples: Sample[] = [];
   const useWrk = wrkInstalled();
@@ -153,9 +158,15 @@ async function runPasses(ctx: ScenarioContext, targets: readonly Target[]): Prom
     ctx.log(`  pass ${pass + 1}/${profile.passes}`);
     for (const mode of [...profile.rates, 'max' as const]) {
       for (const target of rotate(targets, pass)) {
+        if (dead.has(target.name)) continue;
         const sample = await measure(ctx, target, pass, mode, profile.durationMs);
         const wrkRps = mode === 'max' && useWrk ? await wrkMaxRps(target.run.port, profile.durationMs / 2) : undefined;
         samples.push(wrkRps === undefined ? sample : { ...sample, wrkRps });
+        const died = target.run.died();
+        if (died) {
+          dead.set(target.name, died);
+          ctx.log(`  ${died}`);
+        }
       }
     }
   }
@@ -321,15 +332,16 @@ function charts(profile: Profile, samples: readonly Sample[], summaries: readonl
   return [spectrumChart, bars];
 }
 
-function checks(summaries: readonly Summary[], missing: ReadonlyMap<string, string>, outriderStreams: readonly StreamResult[]): Check[] {
+function checks(summaries: readonly Summary[], missing: ReadonlyMap<string, string>, outriderStreams: readonly StreamResult[], dead: ReadonlyMap<string, string>): Check[] {
   const o = summaries.find((s) => s.target === 'outrider');
+  const crash = dead.get('outrider');
   const at1k = o?.rates['1000'];
   const why = missing.get('outrider') ?? 'not measured';
   const check = (name: string, target: string, value: number | undefined, pass: (v: number) => boolean, unit: string, source: Check['source']): Check =>
     value === undefined || !Number.isFinite(value)
       ? { name, target, value: o ? 'not measured' : why, pass: null, source }
       : guardFailures({ name, target, value: `${fmt(value)}${unit}`, pass: pass(value), source }, outriderStreams);
-  return [
+  const all = [
     check('added p99 at 1,000 req/s', '< 20 ms', at1k?.added.p99, (v) => v < 20, ' ms', 'seed'),
     check('added p99 at 1,000 req/s', '≤ 1 ms', at1k?.added.p99, (v) => v <= 1, ' ms', 'ours'),
     check('added p50 at 1,000 req/s', '≤ 0.3 ms', at1k?.added.p50, (v) => v <= 0.3, ' ms', 'ours'),
@@ -339,6 +351,16 @@ function checks(summaries: readonly Summary[], missing: ReadonlyMap<string, stri
     check('peak RSS under load', '< 100 MiB', o?.peakRssMiB, (v) => v < 100, ' MiB', 'ours'),
     check('start to ready', '< 500 ms', o?.readyMs, (v) => v < 500, ' ms', 'ours'),
   ];
+  // A crash under load fails every target, whatever was measured before it.
+  return crash ? all.map((c) => ({ ...c, value: `${c.value}; Outrider crashed: ${crash.slice(0, 200)}`, pass: false })) : all;
+}
+
+/** With --cpu-prof: where Outrider's CPU went over the whole scenario, self time per function. */
+function reportProfile(ctx: ScenarioContext): void {
+  const file = ctx.cpuProfDir ? newestProfile(ctx.cpuProfDir) : undefined;
+  if (!file) return ctx.log('  --cpu-prof: Outrider wrote no profile (did it exit cleanly on SIGTERM?)');
+  ctx.log(`  --cpu-prof: ${file} (open in Chrome DevTools or speedscope for a flame graph); self time:`);
+  for (const f of hotFunctions(file)) ctx.log(`    ${f.selfPercent.toFixed(1).padStart(5)}%  ${f.name}`);
 }
 
 export const overhead: Scenario = {
@@ -351,22 +373,24 @@ export const overhead: Scenario = {
     const { targets, missing } = await startTargets(ctx, upstreamPort);
     try {
       await warmUp(ctx, targets);
-      const samples = await runPasses(ctx, targets);
+      const dead = new Map<string, string>();
+      const samples = await runPasses(ctx, targets, dead);
       const summaries = targets.map((t) => summarize(ctx.profile, samples, t));
       const useWrk = wrkInstalled();
       const topRate = Math.max(...ctx.profile.rates);
-      const notes = [...missing].map(([name, reason]) => [name, reason]);
+      const notes = [...missing, ...dead].map(([name, reason]) => [name, reason]);
       const tables: Table[] = [latencyTable(ctx.profile, summaries), throughputTable(summaries, useWrk, topRate)];
-      if (notes.length > 0) tables.push({ title: 'Not measured', columns: ['target', 'why'], rows: notes });
+      if (notes.length > 0) tables.push({ title: 'Not measured, or died during the run', columns: ['target', 'why'], rows: notes });
       return {
         status: 'ok',
         tables,
         charts: charts(ctx.profile, samples, summaries),
-        checks: checks(summaries, missing, samples.filter((s) => s.target === 'outrider').map((s) => s.stream)),
+        checks: checks(summaries, missing, samples.filter((s) => s.target === 'outrider').map((s) => s.stream), dead),
         data: {
           upstream: upstream.kind,
           outriderBuilt: outriderBuilt(),
           missing: Object.fromEntries(missing),
+          died: Object.fromEntries(dead),
           summaries,
           samples: samples.map(({ stream, ...rest }) => ({ ...rest, latency: stream.latency, service: stream.service, achievedRps: stream.achievedRps, outcomes: stream.outcomes })),
         },
@@ -374,6 +398,7 @@ export const overhead: Scenario = {
     } finally {
       for (const t of targets) await t.run.stop();
       await upstream.stop();
+      if (ctx.cpuProfDir) reportProfile(ctx);
     }
   },
 };

@@ -58,6 +58,8 @@ export interface PatternSetup {
   readonly port: number;
   /** Routes whose optional layers are missing, with the reason (dropped from the comparison). */
   readonly dropped: ReadonlyMap<string, string>;
+  /** Throws when Outrider has exited under load: the scenario then fails, saying so. */
+  assertAlive(): void;
   close(): Promise<void>;
 }
 
@@ -108,7 +110,11 @@ export async function setUpPattern(ctx: ScenarioContext, req: PatternRequest): P
   }
   await warmUp(ctx, listenPort, req.routes.filter((r) => !dropped.has(r.name)));
   await sim.stats(true);
-  return { sim, outrider, port: listenPort, dropped, close };
+  const assertAlive = (): void => {
+    const died = outrider.died();
+    if (died) throw new Error(died);
+  };
+  return { sim, outrider, port: listenPort, dropped, assertAlive, close };
 }
 
 /**
@@ -158,6 +164,16 @@ export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+}
+
+/**
+ * The order of configurations in a pass: rotated every pass, and never the baseline (listed
+ * first) first. The run right after warm-up is the noisiest, and that noise should count
+ * against the pattern, not flatter it.
+ */
+export function passOrder<T>(items: readonly T[], pass: number): T[] {
+  const k = (pass + 1) % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
 }
 
 /** Share of a stream's requests that did not get a 2xx. */

@@ -8,7 +8,7 @@ import { spectrum } from '../loadgen/histogram.js';
 import type { StreamResult } from '../loadgen/protocol.js';
 import { fmt, median, signed } from '../lib/stats.js';
 import type { Behaviour } from '../upstreams/behaviour.js';
-import { failures, guardFailures, only, setUpPattern, stream, type PatternSetup } from './pattern.js';
+import { failures, guardFailures, only, passOrder, setUpPattern, stream, type PatternSetup } from './pattern.js';
 import { skipped, type Check, type Scenario, type ScenarioContext, type ScenarioOutcome } from './types.js';
 
 const fixed = (ms: number): Behaviour => ({ latency: { kind: 'fixed', ms } });
@@ -72,7 +72,10 @@ export const scatter: Scenario = {
       const configs: Config[] = ['direct to slowest', 'Outrider → slowest', 'scatter-gather (3)'];
       const runs: Run[] = [];
       for (let pass = 0; pass < ctx.profile.passes; pass++) {
-        for (const config of configs) runs.push(await measure(ctx, setup, config, pass));
+        for (const config of passOrder(configs, pass)) {
+          runs.push(await measure(ctx, setup, config, pass));
+          setup.assertAlive();
+        }
       }
       return report(configs, runs);
     } finally {

@@ -8,7 +8,7 @@ import { spectrum } from '../loadgen/histogram.js';
 import type { StreamResult } from '../loadgen/protocol.js';
 import { fmt, median } from '../lib/stats.js';
 import type { Behaviour } from '../upstreams/behaviour.js';
-import { failures, guardFailures, only, setUpPattern, stream, type PatternSetup, type RouteSpec } from './pattern.js';
+import { failures, guardFailures, only, passOrder, setUpPattern, stream, type PatternSetup, type RouteSpec } from './pattern.js';
 import { skipped, type Check, type Scenario, type ScenarioContext, type ScenarioOutcome } from './types.js';
 
 const PRIMARY: Behaviour = { latency: { kind: 'lognormal', medianMs: 2, sigma: 0.2 } };
@@ -70,7 +70,10 @@ export const shadow: Scenario = {
     try {
       const runs: Run[] = [];
       for (let pass = 0; pass < ctx.profile.passes; pass++) {
-        for (const route of ROUTES) runs.push(await measure(ctx, setup, route, pass));
+        for (const route of passOrder(ROUTES, pass)) {
+          runs.push(await measure(ctx, setup, route, pass));
+          setup.assertAlive();
+        }
       }
       return report(runs);
     } finally {

@@ -9,6 +9,8 @@ import type { Profile } from '../lib/profile.js';
 export interface ScenarioContext {
   readonly profile: Profile;
   readonly loadgen: LoadGenerator;
+  /** When set (`--cpu-prof`), Outrider runs under `node --cpu-prof` and writes its profile here. */
+  readonly cpuProfDir?: string;
   /** A line of progress for the terminal (stderr). */
   log(message: string): void;
 }
