@@ -89,6 +89,7 @@ function machine(): Record<string, unknown> {
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
   installCleanup();
+  process.on('exit', removeTempDirs); // also after Ctrl-C, when main's finally never runs
   pinSelf();
   const log = (message: string): void => void process.stderr.write(`${message}\n`);
   log(`bench: ${options.profile.name} profile, ${options.profile.passes} pass(es) of ${options.profile.durationMs / 1000} s, scenarios: ${options.scenarios.join(', ')}`);
