@@ -1,27 +1,39 @@
 /**
  * Read a response body into memory, up to a bound: for answers the sidecar inspects rather
- * than passes on (a shadow's answer to compare). Past the bound the body is abandoned and its
- * connection released; the caller gets undefined.
+ * than passes on (a shadow's answer to compare, a scatter-gather target's). Past the bound the
+ * body is abandoned and its connection released, and the caller gets undefined; a body that
+ * breaks rejects.
  */
 import type { BodySink, ResponseBody } from '../pipeline/layer.js';
 
 export function collectBody(body: ResponseBody, limitBytes: number): Promise<Buffer | undefined> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
+    let settled = false;
     const sink: BodySink = {
       write(chunk) {
+        if (settled) return false;
         total += chunk.length;
-        if (total > limitBytes) {
-          body.destroy();
-          resolve(undefined);
-          return false;
+        if (total <= limitBytes) {
+          chunks.push(chunk);
+          return true;
         }
-        chunks.push(chunk);
-        return true;
+        settled = true;
+        body.destroy(new Error(`answer larger than ${limitBytes} bytes`));
+        resolve(undefined);
+        return false;
       },
-      end: () => resolve(Buffer.concat(chunks, total)),
-      fail: () => resolve(undefined),
+      end() {
+        if (settled) return;
+        settled = true;
+        resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total));
+      },
+      fail(err) {
+        if (settled) return;
+        settled = true;
+        reject(err);
+      },
     };
     body.pipeTo(sink);
   });

@@ -10,7 +10,8 @@ import { performance } from 'node:perf_hooks';
 import { classifyUpstreamError, OutriderError } from '../errors.js';
 import { findHeader } from '../http/headers.js';
 import { AttemptLedger } from '../pipeline/exchange.js';
-import type { BodySink, Exchange, Handler, ResponseBody } from '../pipeline/layer.js';
+import { collectBody } from '../http/collect-body.js';
+import type { Exchange, Handler } from '../pipeline/layer.js';
 import { Cancelled, CancelScope, type Signal } from '../pipeline/signal.js';
 import type { UpstreamRuntime } from '../upstream/upstream.js';
 import type { Aggregator, Json } from './scatter-aggregate.js';
@@ -62,7 +63,7 @@ export async function runCall(call: PlannedCall, base: Exchange, parent: Signal,
   let result: CallResult;
   try {
     const response = await call.handler(callExchange(base, call.target, scope));
-    const body = await readWhole(response.body, CALL_BODY_LIMIT_BYTES);
+    const body = await collectBody(response.body, CALL_BODY_LIMIT_BYTES);
     result = judge(call.name, response.status, body, findHeader(response.headers, 'content-type'), aggregator);
   } catch (err) {
     result = { ok: false, name: call.name, failure: failureOf(err, base.route.name, call.target.upstream.name) };
@@ -110,40 +111,6 @@ function failureOf(err: unknown, route: string, upstream: string): CallFailure {
   if (err instanceof Cancelled) return { code: 'cancelled', message: err.message };
   const error = classifyUpstreamError(err, { route, upstream });
   return { code: error.code, message: error.message };
-}
-
-/** The whole body, or undefined (and the body abandoned) past `limitBytes`; rejects if it breaks. */
-export function readWhole(body: ResponseBody, limitBytes: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    let settled = false;
-    const sink: BodySink = {
-      write(chunk) {
-        if (settled) return false;
-        total += chunk.length;
-        if (total <= limitBytes) {
-          chunks.push(chunk);
-          return true;
-        }
-        settled = true;
-        body.destroy(new Error(`scatter-gather answer larger than ${limitBytes} bytes`));
-        resolve(undefined);
-        return false;
-      },
-      end() {
-        if (settled) return;
-        settled = true;
-        resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total));
-      },
-      fail(err) {
-        if (settled) return;
-        settled = true;
-        reject(err);
-      },
-    };
-    body.pipeTo(sink);
-  });
 }
 
 // --- path templates --------------------------------------------------------------------------
