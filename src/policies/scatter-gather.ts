@@ -30,6 +30,7 @@ import { acquireBreaker, guardedBy, type RouteBreaker } from './circuit-breaker.
 import { aggregatorFor, type Aggregator, type Json } from './scatter-aggregate.js';
 import { gather, hardFailedTargets, ruleOf, type Rule } from './scatter-gathering.js';
 import { compilePathTemplate, type CallFailure, type CallResult, type CallTarget, type PlannedCall, type PathTemplate } from './scatter-call.js';
+import { SlidingCounts } from '../util/sliding-counts.js';
 
 /** The ledger's upstream for a scatter route: the access log and metrics label. */
 export const SCATTER_UPSTREAM = 'scatter-gather';
@@ -215,20 +216,17 @@ const RECENT_SECONDS = 60;
 
 /** A target's successes and failures over the last minute (one-second slots), and its last failure. */
 export class TargetStats {
-  readonly #success = new Array<number>(RECENT_SECONDS).fill(0);
-  readonly #failure = new Array<number>(RECENT_SECONDS).fill(0);
+  readonly #counts: SlidingCounts<'success' | 'failure'>;
   readonly #now: () => number;
-  #second = -1;
   #lastFailure: { readonly call: string; readonly error: string; readonly message: string; readonly at: number } | undefined;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
+    this.#counts = new SlidingCounts(RECENT_SECONDS, ['success', 'failure'], now);
   }
 
   record(success: boolean): void {
-    const slot = this.#advance();
-    const counts = success ? this.#success : this.#failure;
-    counts[slot] = (counts[slot] as number) + 1;
+    this.#counts.add(success ? 'success' : 'failure');
   }
 
   recordFailure(call: string, failure: CallFailure): void {
@@ -237,32 +235,10 @@ export class TargetStats {
   }
 
   snapshot(): Record<string, unknown> {
-    this.#advance();
     const last = this.#lastFailure;
     return {
-      recent: { seconds: RECENT_SECONDS, success: sum(this.#success), failure: sum(this.#failure) },
+      recent: { seconds: RECENT_SECONDS, success: this.#counts.sum('success'), failure: this.#counts.sum('failure') },
       lastFailure: last === undefined ? null : { call: last.call, error: last.error, message: last.message, at: new Date(last.at).toISOString() },
     };
   }
-
-  /** Move the window to the current second, clearing the slots that fell out of it. */
-  #advance(): number {
-    const second = Math.floor(this.#now() / 1000);
-    if (second !== this.#second) {
-      const stale = this.#second < 0 ? RECENT_SECONDS : Math.min(RECENT_SECONDS, second - this.#second);
-      for (let i = 1; i <= stale; i++) {
-        const slot = (this.#second + i) % RECENT_SECONDS;
-        this.#success[slot] = 0;
-        this.#failure[slot] = 0;
-      }
-      this.#second = second;
-    }
-    return second % RECENT_SECONDS;
-  }
-}
-
-function sum(values: readonly number[]): number {
-  let total = 0;
-  for (const v of values) total += v;
-  return total;
 }
