@@ -1,0 +1,197 @@
+/**
+ * The chart rendered by test/k8s/lib/helm.ts (a stand-in for `helm template`: no Helm binary
+ * here) with values.yaml and with each example, and the manifests checked: the native sidecar,
+ * its probes, ports, security context and policy mount; the app's HTTP_PROXY/NO_PROXY and
+ * preStop; the grace period against the drain; the Service; the policy ConfigMap, whose file
+ * passes the real `outrider validate` and agrees with every port the manifests name; the
+ * checksum annotation only when asked; an existing ConfigMap; ServiceMonitor; NetworkPolicy.
+ */
+import t, { type Test } from 'tap';
+import { parse as parseYaml } from 'yaml';
+import { render, loadChart, readYaml, type Manifest, type Rendered } from './lib/helm.js';
+import { CHART_DIR, EXAMPLE_PATTERNS, exampleFiles, readValues, validatePolicies } from './lib/chart.js';
+import { join } from 'node:path';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- manifests are free-form YAML; the checks say what they expect */
+type Any = any;
+
+const chart = loadChart(CHART_DIR);
+const renderWith = (yaml = ''): Rendered => render(chart, readYaml(yaml) ?? {});
+const find = (r: Rendered, kind: string, nameSuffix = ''): Any =>
+  r.manifests.find((m) => m.doc.kind === kind && String((m.doc.metadata as Any)?.name).endsWith(nameSuffix))?.doc;
+const kinds = (r: Rendered): string[] => r.manifests.map((m) => String(m.doc.kind)).sort();
+const portOf = (address: string): number => Number(address.split(':').at(-1));
+const policyOf = (r: Rendered): string => (find(r, 'ConfigMap') as Any).data['outrider.yaml'] as string;
+
+/** The facts every rendering must keep, whatever the values. */
+function checkRendering(t: Test, r: Rendered, label: string): void {
+  const v = r.values as Any;
+  for (const { doc, source } of r.manifests as Manifest[]) {
+    const meta = doc.metadata as Any;
+    t.match(meta.name, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, `${label} ${source}: name ${meta.name} is a DNS label`);
+    t.ok(String(meta.name).length <= 63, `${label} ${source}: name fits 63 characters`);
+    for (const label of ['helm.sh/chart', 'app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/version', 'app.kubernetes.io/managed-by']) {
+      t.ok(meta.labels?.[label], `${source}: label ${label}`);
+    }
+  }
+  const deployment = find(r, 'Deployment');
+  const pod = deployment.spec.template.spec;
+  const selector = deployment.spec.selector.matchLabels;
+  for (const [k, val] of Object.entries(selector)) t.equal(deployment.spec.template.metadata.labels[k], val, `${label}: the pod template carries selector label ${k}`);
+
+  // The native sidecar.
+  t.equal(pod.initContainers.length, 1, `${label}: one init container`);
+  const sidecar = pod.initContainers[0];
+  t.equal(sidecar.name, 'outrider');
+  t.equal(sidecar.restartPolicy, 'Always', `${label}: a native sidecar (restartPolicy: Always)`);
+  t.same(sidecar.args, ['--config', '/etc/outrider/outrider.yaml']);
+  const ports = Object.fromEntries(sidecar.ports.map((p: Any) => [p.name, p.containerPort]));
+  t.same(ports, { inbound: v.sidecar.ports.inbound, admin: v.sidecar.ports.admin }, `${label}: container ports`);
+  t.same(sidecar.startupProbe.httpGet, { path: '/readyz', port: v.sidecar.ports.admin }, `${label}: the startup probe gates the app on /readyz`);
+  t.same(sidecar.readinessProbe.httpGet, { path: '/readyz', port: v.sidecar.ports.admin });
+  t.same(sidecar.livenessProbe.httpGet, { path: '/healthz', port: v.sidecar.ports.admin });
+  t.equal(sidecar.securityContext.readOnlyRootFilesystem, true, `${label}: read-only root`);
+  t.equal(sidecar.securityContext.allowPrivilegeEscalation, false);
+  t.same(sidecar.securityContext.capabilities.drop, ['ALL']);
+  t.equal(sidecar.securityContext.runAsNonRoot, true);
+  t.ok(sidecar.resources.requests.cpu && sidecar.resources.requests.memory && sidecar.resources.limits.memory, `${label}: sidecar resources`);
+  const mount = sidecar.volumeMounts.find((m: Any) => m.mountPath === '/etc/outrider');
+  t.ok(mount?.readOnly, `${label}: the policy folder is mounted read-only`);
+  t.notOk(mount?.subPath, `${label}: no subPath (it would freeze the file: no ConfigMap updates)`);
+  const volume = pod.volumes.find((vol: Any) => vol.name === mount?.name);
+  t.ok(volume?.configMap?.name, `${label}: the policy volume is a ConfigMap`);
+
+  // The app.
+  t.equal(pod.containers.length, 1);
+  const app = pod.containers[0];
+  const env = Object.fromEntries(app.env.map((e: Any) => [e.name, e.value]));
+  const proxy = `http://127.0.0.1:${v.sidecar.ports.outbound}`;
+  t.equal(env.HTTP_PROXY, proxy, `${label}: HTTP_PROXY is the outbound listener`);
+  t.equal(env.http_proxy, proxy, `${label}: so is http_proxy (curl reads only the lower-case one)`);
+  t.equal(env.NO_PROXY, env.no_proxy);
+  t.same(String(env.NO_PROXY).split(',').slice(0, 3), ['localhost', '127.0.0.1', '::1'], `${label}: loopback bypasses the proxy`);
+  for (const host of v.app.noProxy) t.ok(String(env.NO_PROXY).split(',').includes(host), `${label}: NO_PROXY has ${host}`);
+  const sleep = v.app.preStopSleepSeconds;
+  if (sleep > 0) t.equal(app.lifecycle.preStop.sleep.seconds, sleep, `${label}: the app's preStop sleep`);
+  else t.notOk(app.lifecycle, `${label}: no preStop when the sleep is 0`);
+  t.equal(app.securityContext.allowPrivilegeEscalation, false);
+
+  // Grace: the app's sleep and shutdown, then Outrider's drain, fit in the grace period.
+  const grace = pod.terminationGracePeriodSeconds;
+  t.type(grace, 'number');
+  t.ok(grace >= v.app.preStopSleepSeconds + v.app.shutdownSeconds + v.sidecar.drainTimeoutSeconds, `${label}: grace ${grace}s covers preStop + shutdown + drain`);
+
+  // The Service targets the inbound listener and selects the pods.
+  const service = find(r, 'Service', (deployment.metadata as Any).name);
+  t.same(service.spec.selector, selector, `${label}: the Service selects the Deployment's pods`);
+  t.equal(service.spec.ports[0].targetPort, v.sidecar.ports.inbound, `${label}: the Service targets the inbound listener`);
+}
+
+t.test('values.yaml renders the Deployment, Service, ConfigMap, ServiceAccount and test pod', async (t) => {
+  const r = renderWith();
+  t.same(kinds(r), ['ConfigMap', 'Deployment', 'Pod', 'Service', 'ServiceAccount']);
+  checkRendering(t, r, 'defaults');
+  const pod = find(r, 'Deployment').spec.template.spec;
+  t.equal(pod.terminationGracePeriodSeconds, 5 + 10 + 20 + 5, 'the computed grace period');
+  t.equal(pod.initContainers[0].image, `outrider:${String(chart.metadata.appVersion)}`, 'the image tag defaults to appVersion');
+  t.notOk(find(r, 'Deployment').spec.template.metadata.annotations, 'no checksum annotation by default: Outrider reloads in place');
+  t.equal(pod.serviceAccountName, find(r, 'ServiceAccount').metadata.name);
+  const test = find(r, 'Pod');
+  t.equal(test.metadata.annotations['helm.sh/hook'], 'test');
+  t.equal(test.spec.containers[0].args[1], `http://${find(r, 'Service').metadata.name}:80/`, 'helm test GETs the Service');
+  t.match(r.files.get('templates/NOTES.txt') ?? '', /port-forward service\/demo-outrider 8080:80/);
+});
+
+t.test('the policy of values.yaml and of every example passes outrider validate and agrees with the manifests', async (t) => {
+  const cases: [string, Rendered][] = [['values.yaml', renderWith()], ...exampleFiles().map((f): [string, Rendered] => [f, render(chart, readValues(join(CHART_DIR, 'examples', f)))])];
+  const results = await validatePolicies(cases.map(([, r]) => policyOf(r)));
+  cases.forEach(([label, r], i) => {
+    const result = results[i] as { code: number | null; stdout: string; stderr: string };
+    t.equal(result.code, 0, `${label}: outrider validate: ${result.stdout}${result.stderr}`);
+    const pattern = EXAMPLE_PATTERNS[label];
+    if (pattern !== undefined) t.match(result.stdout, new RegExp(`patterns: .*\\b${pattern}\\b`), `${label} shows ${pattern}`);
+    checkRendering(t, r, label);
+
+    const v = r.values as Any;
+    const policy = parseYaml(policyOf(r)) as Any;
+    const listeners = Object.fromEntries(policy.listeners.map((l: Any) => [l.name, l.address]));
+    t.equal(listeners.outbound, `127.0.0.1:${v.sidecar.ports.outbound}`, `${label}: outbound on loopback, the port HTTP_PROXY names`);
+    t.equal(portOf(listeners.inbound), v.sidecar.ports.inbound, `${label}: inbound on the port the Service targets`);
+    t.equal(portOf(policy.admin.address), v.sidecar.ports.admin, `${label}: admin on the port the probes use`);
+    t.match(policy.admin.address, /^0\.0\.0\.0:/, `${label}: admin reachable by kubelet probes on the pod IP`);
+    t.equal(policy.drainTimeout, `${v.sidecar.drainTimeoutSeconds}s`, `${label}: drainTimeout is the one the grace period counts`);
+    const inboundRoute = policy.routes.find((route: Any) => route.listener === 'inbound');
+    t.ok(inboundRoute, `${label}: a route serves the inbound listener`);
+    t.match(policy.upstreams[inboundRoute.upstream].endpoints[0], /^http:\/\/127\.0\.0\.1:\d+$/, `${label}: inbound goes to the app on loopback`);
+    for (const route of policy.routes) {
+      if (route.name !== inboundRoute.name) t.equal(route.listener, 'outbound', `${label}: route ${route.name} is scoped to the outbound listener`);
+    }
+  });
+});
+
+t.test('rollOnChange adds a checksum of the policy, which follows the policy', async (t) => {
+  const on = 'policyConfigMap: { rollOnChange: true }\n';
+  const a = find(renderWith(on), 'Deployment').spec.template.metadata.annotations?.['checksum/policy'];
+  const same = find(renderWith(on), 'Deployment').spec.template.metadata.annotations?.['checksum/policy'];
+  const b = find(renderWith(`${on}policy: { defaults: { timeout: 3s } }\n`), 'Deployment').spec.template.metadata.annotations?.['checksum/policy'];
+  const c = find(renderWith(`${on}sidecar: { drainTimeoutSeconds: 30 }\n`), 'Deployment').spec.template.metadata.annotations?.['checksum/policy'];
+  t.match(a, /^[0-9a-f]{64}$/);
+  t.equal(a, same, 'stable for the same policy');
+  t.not(a, b, 'a policy change changes it');
+  t.not(a, c, 'a drainTimeout change (written into the policy) changes it');
+  const kept = find(renderWith(`${on}podAnnotations: { team: shop }\n`), 'Deployment').spec.template.metadata.annotations;
+  t.same(Object.keys(kept).sort(), ['checksum/policy', 'team'], 'pod annotations stay beside it');
+});
+
+t.test('an existing ConfigMap: none rendered, mounted by name, its key mapped to outrider.yaml', async (t) => {
+  const r = renderWith('policyConfigMap: { existing: shop-policy, key: policy.yaml, rollOnChange: true }\n');
+  t.same(kinds(r), ['Deployment', 'Pod', 'Service', 'ServiceAccount']);
+  const pod = find(r, 'Deployment').spec.template.spec;
+  t.same(pod.volumes.find((v: Any) => v.name === 'policy').configMap, { name: 'shop-policy', items: [{ key: 'policy.yaml', path: 'outrider.yaml' }] });
+  t.notOk(find(r, 'Deployment').spec.template.metadata.annotations, 'no checksum: the chart cannot see that policy');
+  t.match(r.files.get('templates/NOTES.txt') ?? '', /key policy\.yaml of ConfigMap shop-policy/);
+  const plain = find(renderWith('policyConfigMap: { existing: shop-policy }\n'), 'Deployment').spec.template.spec;
+  t.same(plain.volumes.find((v: Any) => v.name === 'policy').configMap, { name: 'shop-policy' }, 'the default key needs no items');
+});
+
+t.test('ServiceMonitor: a headless admin Service and a ServiceMonitor that selects it', async (t) => {
+  const r = renderWith('metrics: { serviceMonitor: { enabled: true, labels: { release: prometheus } } }\n');
+  const admin = find(r, 'Service', '-admin');
+  const monitor = find(r, 'ServiceMonitor');
+  t.equal(admin.spec.clusterIP, 'None');
+  t.equal(admin.spec.ports[0].targetPort, 9901);
+  for (const [k, v] of Object.entries(monitor.spec.selector.matchLabels)) t.equal(admin.metadata.labels[k], v, `the ServiceMonitor's selector ${k} matches the admin Service`);
+  t.notOk(find(r, 'Service', 'demo-outrider').metadata.labels['app.kubernetes.io/component'], 'the app Service is not selected by it');
+  t.equal(monitor.spec.endpoints[0].port, admin.spec.ports[0].name);
+  t.equal(monitor.spec.endpoints[0].path, '/metrics');
+  t.equal(monitor.metadata.labels.release, 'prometheus');
+  t.equal(monitor.apiVersion, 'monitoring.coreos.com/v1');
+});
+
+t.test('NetworkPolicy: in only through the inbound listener; admin only from the listed peers', async (t) => {
+  const open = find(renderWith('networkPolicy: { enabled: true }\n'), 'NetworkPolicy');
+  t.same(open.spec.ingress, [{ ports: [{ port: 15006, protocol: 'TCP' }] }], 'inbound from anywhere, nothing else (the app port is closed)');
+  const scoped = find(renderWith('networkPolicy:\n  enabled: true\n  inboundFrom: [ { namespaceSelector: { matchLabels: { team: shop } } } ]\n  adminFrom: [ { namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: monitoring } } } ]\n'), 'NetworkPolicy');
+  t.same(scoped.spec.ingress[0].from, [{ namespaceSelector: { matchLabels: { team: 'shop' } } }]);
+  t.same(scoped.spec.ingress[1], { ports: [{ port: 9901, protocol: 'TCP' }], from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] });
+});
+
+t.test('values that change the manifests', async (t) => {
+  const r = renderWith(
+    'sidecar:\n  ports: { inbound: 8443, outbound: 3128, admin: 15000 }\n  drainTimeoutSeconds: 45\n  image: { repository: registry.example/outrider, digest: "sha256:' + 'a'.repeat(64) + '" }\n' +
+      'app:\n  preStopSleepSeconds: 0\n  noProxy: [kubernetes.default.svc]\n  env: [ { name: PORT, value: "8080" } ]\n',
+  );
+  checkRendering(t, r, 'custom');
+  const pod = find(r, 'Deployment').spec.template.spec;
+  t.equal(pod.initContainers[0].image, `registry.example/outrider@sha256:${'a'.repeat(64)}`, 'a digest wins over the tag');
+  t.equal(pod.terminationGracePeriodSeconds, 0 + 10 + 45 + 5);
+  t.same(pod.containers[0].env.at(-1), { name: 'PORT', value: '8080' }, "the app's own env after the proxy variables");
+  const [result] = await validatePolicies([policyOf(r)]);
+  t.equal(result?.code, 0, `custom ports: ${result?.stderr}`);
+  t.equal(find(renderWith('terminationGracePeriodSeconds: 120\n'), 'Deployment').spec.template.spec.terminationGracePeriodSeconds, 120, 'an explicit, long enough grace');
+  t.throws(() => renderWith('terminationGracePeriodSeconds: 30\n'), /terminationGracePeriodSeconds \(30\) is less than .* \(40\)/, 'a grace period shorter than the drain fails the render');
+  t.equal(find(renderWith('fullnameOverride: shop\n'), 'Deployment').metadata.name, 'shop');
+  t.equal(find(render(chart, {}, { release: 'outrider-prod' }), 'Deployment').metadata.name, 'outrider-prod', 'a release name that contains the chart name is used alone');
+  t.equal(find(render(chart, {}, { release: 'x'.repeat(70) }), 'Deployment').metadata.name.length, 63, 'long names are cut to 63');
+  t.same(kinds(renderWith('tests: { enabled: false }\nserviceAccount: { create: false }\n')), ['ConfigMap', 'Deployment', 'Service']);
+});

@@ -1,0 +1,67 @@
+/**
+ * values.yaml and every example (coalesced over values.yaml, as Helm does) validate against
+ * values.schema.json, whose `policy` part is the policy's own JSON Schema; and the schema
+ * rejects the mistakes it is there for.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { coalesce, readYaml } from './lib/helm.js';
+import { CHART_DIR, EXAMPLE_PATTERNS, chartValues, describeErrors, exampleFiles, exampleValues, valuesValidator } from './lib/chart.js';
+import { VALUES_SCHEMA, expectedValuesSchema } from './lib/values-schema.js';
+
+const validate = valuesValidator();
+
+t.test('values.schema.json carries the current policy schema', async (t) => {
+  t.equal(readFileSync(VALUES_SCHEMA, 'utf8'), expectedValuesSchema(), 'stale: run npx tsx test/k8s/lib/values-schema.ts --write and commit charts/outrider/values.schema.json');
+});
+
+t.test('values.yaml validates', async (t) => {
+  const errors = validate(chartValues());
+  t.same(errors, [], describeErrors(errors));
+});
+
+t.test('every example validates, coalesced over values.yaml', async (t) => {
+  const files = exampleFiles();
+  t.same(files, Object.keys(EXAMPLE_PATTERNS).sort(), 'one example per pattern, and nothing else');
+  for (const file of files) {
+    const errors = validate(exampleValues(file));
+    t.same(errors, [], `${file}: ${describeErrors(errors)}`);
+  }
+});
+
+t.test('the schema rejects what it is there for', async (t) => {
+  const base = chartValues();
+  const cases: [string, string, RegExp][] = [
+    ['a misspelt policy key', 'policy:\n  routes:\n    - { name: a, match: { pathPrefix: / }, upstream: local-app, retry: { atempts: 3 } }\n', /additionalProperty.*atempts/],
+    ['listeners in policy (the chart writes them)', 'policy:\n  listeners: [ { name: x, address: "127.0.0.1:1" } ]\n', /additionalProperty.*listeners/],
+    ['drainTimeout in policy (sidecar.drainTimeoutSeconds)', 'policy:\n  drainTimeout: 5s\n', /additionalProperty.*drainTimeout/],
+    ['retry.on unquoted (YAML 1.1 reads the key as true)', 'policy:\n  routes:\n    - { name: a, match: { pathPrefix: / }, upstream: local-app, retry: { on: [reset] } }\n', /additionalProperty.*"true"/],
+    ['accessLog: off unquoted (YAML 1.1 reads false)', 'policy:\n  accessLog: off\n', /\/policy\/accessLog must be string/],
+    ['a bad duration', 'policy:\n  defaults: { timeout: 2 seconds }\n', /\/policy\/defaults\/timeout must match pattern/],
+    ['a misspelt top-level key', 'replicacount: 3\n', /additionalProperty.*replicacount/],
+    ['a misspelt sidecar key', 'sidecar:\n  drainTimeout: 20\n', /additionalProperty.*drainTimeout/],
+    ['a port out of range', 'sidecar:\n  ports: { inbound: 70000 }\n', /\/sidecar\/ports\/inbound must be <= 65535/],
+    ['the app overriding HTTP_PROXY', 'app:\n  env: [ { name: HTTP_PROXY, value: "http://elsewhere:3128" } ]\n', /\/app\/env\/0 must NOT be valid/],
+    ['the app container named outrider', 'app:\n  name: outrider\n', /\/app\/name must NOT be valid/],
+    ['a non-integer grace period', 'terminationGracePeriodSeconds: "60"\n', /terminationGracePeriodSeconds must be integer,null/],
+    ['no routes', 'policy:\n  routes: []\n', /\/policy\/routes must NOT have fewer than 1 items/],
+    ['an unknown probe field', 'sidecar:\n  readinessProbe: { period: 5 }\n', /additionalProperty.*period/],
+  ];
+  for (const [what, yaml, expected] of cases) {
+    const errors = validate(coalesce(base, readYaml(yaml)));
+    t.match(describeErrors(errors), expected, what);
+  }
+});
+
+t.test('the schema follows Helm: null deletes a default, maps merge, lists replace', async (t) => {
+  const values = coalesce(chartValues(), readYaml('policy:\n  upstreams: { extra: { endpoints: [http://extra:80] } }\n  defaults: null\n')) as {
+    policy: { upstreams: Record<string, unknown>; defaults?: unknown; routes: unknown[] };
+  };
+  t.same(Object.keys(values.policy.upstreams).sort(), ['extra', 'local-app'], 'upstreams merge with the default local-app');
+  t.notOk('defaults' in values.policy, 'null removes policy.defaults');
+  t.equal(values.policy.routes.length, 1, 'routes keep the default list when not given');
+  t.same(validate(values), []);
+  const example = readYaml(readFileSync(join(CHART_DIR, 'examples/retry.yaml'), 'utf8')) as { policy: { routes: unknown[] } };
+  t.equal((exampleValues('retry.yaml').policy as { routes: unknown[] }).routes.length, example.policy.routes.length, "an example's routes replace the default ones");
+});
