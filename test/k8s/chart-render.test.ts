@@ -1,5 +1,5 @@
 /**
- * The chart rendered by test/k8s/lib/helm.ts (a stand-in for `helm template`: no Helm binary
+ * The chart rendered by test/k8s/fixtures/helm.ts (a stand-in for `helm template`: no Helm binary
  * here) with values.yaml and with each example, and the manifests checked: the native sidecar,
  * its probes, ports, security context and policy mount; the app's HTTP_PROXY/NO_PROXY and
  * preStop; the grace period against the drain; the Service; the policy ConfigMap, whose file
@@ -8,8 +8,8 @@
  */
 import t, { type Test } from 'tap';
 import { parse as parseYaml } from 'yaml';
-import { render, loadChart, readYaml, type Manifest, type Rendered } from './lib/helm.js';
-import { CHART_DIR, EXAMPLE_PATTERNS, exampleFiles, readValues, validatePolicies } from './lib/chart.js';
+import { render, loadChart, readYaml, type Manifest, type Rendered } from './fixtures/helm.js';
+import { CHART_DIR, EXAMPLE_PATTERNS, exampleFiles, readValues, validatePolicies } from './fixtures/chart.js';
 import { join } from 'node:path';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are free-form YAML; the checks say what they expect */
@@ -30,8 +30,8 @@ function checkRendering(t: Test, r: Rendered, label: string): void {
     const meta = doc.metadata as Any;
     t.match(meta.name, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, `${label} ${source}: name ${meta.name} is a DNS label`);
     t.ok(String(meta.name).length <= 63, `${label} ${source}: name fits 63 characters`);
-    for (const label of ['helm.sh/chart', 'app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/version', 'app.kubernetes.io/managed-by']) {
-      t.ok(meta.labels?.[label], `${source}: label ${label}`);
+    for (const key of ['helm.sh/chart', 'app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/version', 'app.kubernetes.io/managed-by']) {
+      t.ok(meta.labels?.[key], `${label} ${source}: label ${key}`);
     }
   }
   const deployment = find(r, 'Deployment');

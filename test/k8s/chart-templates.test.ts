@@ -8,8 +8,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { analyze, loadChart, readYaml, type Reference } from './lib/helm.js';
-import { CHART_DIR, ROOT, chartValues } from './lib/chart.js';
+import { analyze, loadChart, readYaml, type Reference } from './fixtures/helm.js';
+import { CHART_DIR, ROOT, chartValues } from './fixtures/chart.js';
 
 const chart = loadChart(CHART_DIR);
 const analyses = [...chart.templates].map(([file, text]) => ({ file, ...analyze(text, file) }));

@@ -6,14 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { coalesce, readYaml } from './lib/helm.js';
-import { CHART_DIR, EXAMPLE_PATTERNS, chartValues, describeErrors, exampleFiles, exampleValues, valuesValidator } from './lib/chart.js';
-import { VALUES_SCHEMA, expectedValuesSchema } from './lib/values-schema.js';
+import { coalesce, readYaml } from './fixtures/helm.js';
+import { CHART_DIR, EXAMPLE_PATTERNS, chartValues, describeErrors, exampleFiles, exampleValues, valuesValidator } from './fixtures/chart.js';
+import { VALUES_SCHEMA, expectedValuesSchema } from './fixtures/values-schema.js';
 
 const validate = valuesValidator();
 
 t.test('values.schema.json carries the current policy schema', async (t) => {
-  t.equal(readFileSync(VALUES_SCHEMA, 'utf8'), expectedValuesSchema(), 'stale: run npx tsx test/k8s/lib/values-schema.ts --write and commit charts/outrider/values.schema.json');
+  t.equal(readFileSync(VALUES_SCHEMA, 'utf8'), expectedValuesSchema(), 'stale: run npx tsx test/k8s/fixtures/values-schema.ts --write and commit charts/outrider/values.schema.json');
 });
 
 t.test('values.yaml validates', async (t) => {

@@ -17,7 +17,7 @@ import {
   shellWords,
   keyValues,
   type Dockerfile,
-} from './lib/dockerfile.js';
+} from './fixtures/dockerfile.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const text = readFileSync(`${ROOT}Dockerfile`, 'utf8');

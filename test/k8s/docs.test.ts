@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
-import { ROOT, validatePolicies } from './lib/chart.js';
+import { ROOT, validatePolicies } from './fixtures/chart.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are free-form YAML */
 type Any = any;

@@ -1,9 +1,9 @@
 /**
- * The stand-in renderer (test/k8s/lib/helm.ts) behaves as Go's text/template and Helm do
+ * The stand-in renderer (test/k8s/fixtures/helm.ts) behaves as Go's text/template and Helm do
  * where charts commonly go wrong, so a chart that renders here is not wrong in those ways.
  */
 import t from 'tap';
-import { coalesce, render, readYaml, type Chart } from './lib/helm.js';
+import { coalesce, render, readYaml, type Chart } from './fixtures/helm.js';
 
 /** A one-template chart; NOTES.txt is rendered but not parsed as YAML, like Helm's. */
 function chartOf(template: string, values = '', file = 'templates/NOTES.txt'): Chart {

@@ -7,7 +7,7 @@
  *    the kubelet's probes)     outbound 127.0.0.1:15001, admin      catalog v2 :8081
  *                              0.0.0.0:9901; the app on 127.0.0.1:8080
  *
- * The pod is built from the chart's own rendering (test/k8s/lib/helm.ts): the policy file of
+ * The pod is built from the chart's own rendering (test/k8s/fixtures/helm.ts): the policy file of
  * its ConfigMap, laid out as kubelet mounts one (outrider.yaml → ..data/outrider.yaml, ..data →
  * a timestamped folder), the sidecar's args, the app's HTTP_PROXY/NO_PROXY and the probes'
  * paths and port. Started in the native-sidecar order: Outrider, its startup probe, then the
@@ -23,8 +23,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { readYaml, render, loadChart } from './lib/helm.js';
-import { BIN, CHART_DIR, ROOT } from './lib/chart.js';
+import { readYaml, render, loadChart } from './fixtures/helm.js';
+import { BIN, CHART_DIR, ROOT } from './fixtures/chart.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are free-form YAML */
 type Any = any;

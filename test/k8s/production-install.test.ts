@@ -15,7 +15,7 @@ import { holding, until } from '../helpers/held.js';
 import { send } from '../helpers/http.js';
 import { startUpstream } from '../helpers/upstream.js';
 import { freePort, waitReady } from '../e2e/process.js';
-import { copies, lastOf, parseDockerfile, runsCommand, shellWords, stageNamed, type Stage } from './lib/dockerfile.js';
+import { copies, lastOf, parseDockerfile, runsCommand, shellWords, stageNamed, type Stage } from './fixtures/dockerfile.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const INSTALL_TIMEOUT_MS = 120_000;
