@@ -7,13 +7,17 @@
 export const ERROR_STATUS = {
   'no-route': 404,
   'bad-request': 400,
+  'request-timeout': 408,
   'request-too-large': 413,
+  'uri-too-long': 414,
+  'headers-too-large': 431,
   'upstream-unreachable': 502,
   'upstream-reset': 502,
   'retry-budget-exhausted': 503,
   'circuit-open': 503,
   'bulkhead-full': 503,
   timeout: 504,
+  'loop-detected': 508,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -9,7 +9,7 @@ import { basename, dirname, resolve as resolvePath } from 'node:path';
 import { AdminServer } from './admin/server.js';
 import { loadPolicyFile } from './config/load.js';
 import { formatIssue, type Policy, type PolicyIssue } from './config/types.js';
-import { Listener, type ListenerRoutes } from './http/listener.js';
+import { Listener, LISTENER_LIMITS, type ListenerLimits, type ListenerRoutes } from './http/listener.js';
 import { pinoAccessLog, type AccessLog } from './observability/access-log.js';
 import { createLogger, flushLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -25,6 +25,8 @@ export interface SidecarOptions {
   readonly watch?: boolean;
   readonly logger?: Logger;
   readonly accessLogger?: Logger;
+  /** Overrides of the listeners' limits against hostile clients (tests, embedders); see LISTENER_LIMITS. */
+  readonly listenerLimits?: Partial<ListenerLimits>;
 }
 
 interface Runtime {
@@ -60,6 +62,7 @@ export class Sidecar {
   readonly #accessLog: AccessLog;
   readonly #registry = new StateRegistry();
   readonly #listeners = new Map<string, Listener>();
+  readonly #listenerLimits: ListenerLimits;
   #runtime: Runtime;
   #admin: AdminServer | undefined;
   #watcher: FSWatcher | undefined;
@@ -72,6 +75,7 @@ export class Sidecar {
     this.file = file;
     this.log = options.logger ?? createLogger('outrider', 2);
     this.#accessLog = pinoAccessLog(options.accessLogger ?? createLogger('access', 1));
+    this.#listenerLimits = { ...LISTENER_LIMITS, ...options.listenerLimits };
     this.#runtime = this.#build(policy);
   }
 
@@ -125,7 +129,8 @@ export class Sidecar {
 
   async #open(watchFile: boolean): Promise<void> {
     await this.#startUpstreams(this.#runtime);
-    this.#admin = new AdminServer(this.#runtime.policy.admin.address, this.#adminView(), this.metrics);
+    const adminAddress = this.#runtime.policy.admin.address;
+    this.#admin = new AdminServer(adminAddress, this.#adminView(), this.metrics);
     await this.#admin.start();
     await this.#applyListeners(this.#runtime);
     if (watchFile) this.#watch();
@@ -192,7 +197,7 @@ export class Sidecar {
       for (const policy of wanted) {
         const current = this.#listeners.get(policy.name);
         if (current !== undefined && sameAddress(current.policy.address, policy.address)) continue;
-        const listener = new Listener(policy, this.#routesFor(runtime, policy.name), this.#listenerHooks());
+        const listener = new Listener(policy, this.#routesFor(runtime, policy.name), this.#listenerHooks(), this.#listenerLimits);
         await listener.start();
         opened.push(listener);
       }
@@ -222,6 +227,8 @@ export class Sidecar {
     return {
       onInFlightChange: (listener: string, delta: 1 | -1) => this.metrics.inFlight.labels(listener).inc(delta),
       onInternalError: (listener: string, err: unknown) => this.log.error({ listener, err }, 'internal error while answering a request'),
+      onClientError: (listener: string, code: string) => this.metrics.clientErrors.labels(listener, code).inc(),
+      onConnectionDropped: (listener: string) => this.metrics.connectionsDropped.labels(listener).inc(),
     };
   }
 

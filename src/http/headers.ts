@@ -19,14 +19,43 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
+/**
+ * Loop protection: each pass through an Outrider listener adds one to this header, and a
+ * request that arrives having passed MAX_HOPS times already is refused (508 loop-detected).
+ * A count, not a flag: an app that calls itself through its own sidecar legitimately passes
+ * twice (outbound, then inbound), and a request may cross a few sidecars on its way; only a
+ * loop keeps counting.
+ */
+export const HOPS_HEADER = 'x-outrider-hops';
+export const MAX_HOPS = 8;
+const HOPS_TEXT = Array.from({ length: MAX_HOPS + 1 }, (_, i) => String(i));
+
 /** `expect: 100-continue` is answered by node:http itself; undici refuses to send it. */
-const REQUEST_ONLY_DROPPED = new Set(['expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-request-id']);
+const REQUEST_ONLY_DROPPED = new Set(['expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-request-id', HOPS_HEADER]);
+
+/**
+ * The hop count a client sent: the largest integer in the (possibly comma-joined) value; 0
+ * when there is none. Garbage counts as 0: the header is rewritten on the way out anyway.
+ */
+export function hopCount(value: string | undefined): number {
+  if (value === undefined) return 0;
+  const n = Number(value);
+  if (Number.isInteger(n) && n >= 0) return n;
+  let max = 0;
+  for (const part of value.split(',')) {
+    const m = Number(part);
+    if (Number.isInteger(m) && m > max) max = m;
+  }
+  return max;
+}
 
 export interface ForwardingInfo {
   readonly clientAddress: string;
   readonly authority: string;
   readonly requestId: string;
   readonly proto: string;
+  /** Passes through Outrider so far, this one included (the value sent upstream). */
+  readonly hops: number;
 }
 
 /** Names listed in the `Connection` header(s), lower-cased; usually none. */
@@ -56,13 +85,16 @@ export function newRequestId(): string {
 
 /**
  * Headers for the upstream request: the client's minus hop-by-hop fields, with Host set to the
- * authority the client addressed, x-forwarded-for appended, x-forwarded-proto kept or set.
+ * authority the client addressed, x-forwarded-for appended, x-forwarded-proto kept or set, the
+ * hop count set. Undefined when the request carries more than one Host field, which RFC 9112
+ * §3.2 says to refuse with 400 (two hosts are two opinions on where the request goes).
  */
-export function upstreamRequestHeaders(raw: readonly string[], info: ForwardingInfo): string[] {
+export function upstreamRequestHeaders(raw: readonly string[], info: ForwardingInfo): string[] | undefined {
   const listed = connectionTokens(raw);
   const out: string[] = ['host', info.authority];
   let forwardedFor: string | undefined;
   let forwardedProto: string | undefined;
+  let hosts = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
@@ -71,6 +103,7 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardingI
     if (REQUEST_ONLY_DROPPED.has(lower)) {
       if (lower === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
       else if (lower === 'x-forwarded-proto') forwardedProto ??= value;
+      else if (lower === 'host' && ++hosts > 1) return undefined;
       continue;
     }
     out.push(name, value);
@@ -78,6 +111,7 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardingI
   out.push('x-forwarded-for', forwardedFor === undefined ? info.clientAddress : `${forwardedFor}, ${info.clientAddress}`);
   out.push('x-forwarded-proto', forwardedProto ?? info.proto);
   out.push('x-request-id', info.requestId);
+  out.push(HOPS_HEADER, HOPS_TEXT[info.hops] ?? String(info.hops));
   return out;
 }
 

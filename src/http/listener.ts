@@ -5,22 +5,25 @@
  * started with. On drain it stops accepting, lets in-flight requests finish, and closes the
  * rest when the drain timeout passes.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { ListenerPolicy } from '../config/types.js';
-import { OutriderError } from '../errors.js';
+import { ERROR_STATUS, OutriderError, type ErrorCode } from '../errors.js';
 import { AttemptLedger } from '../pipeline/exchange.js';
 import { CancelScope, Cancelled } from '../pipeline/signal.js';
 import { NO_ROUTE, type BodySink, type Exchange, type Handler, type ProxyRequest, type ProxyResponse, type ResponseBody } from '../pipeline/layer.js';
 import type { RouteRuntime } from '../pipeline/build.js';
 import { hostWithoutPort, type RouteTable } from '../routing/route-table.js';
 import { errorResponse } from './error-response.js';
-import { newRequestId, upstreamRequestHeaders } from './headers.js';
+import { hopCount, HOPS_HEADER, MAX_HOPS, newRequestId, upstreamRequestHeaders } from './headers.js';
 
 export interface ListenerRoutes {
   readonly table: RouteTable<RouteRuntime>;
-  /** Observed pipelines for requests no route takes: 404 no-route, 400 bad-request. */
+  /**
+   * Observed pipelines for requests no route takes: 404 no-route, and the listener's refusals
+   * (400 bad-request, 414, 431, 508: the error is `request.refusal`).
+   */
   readonly noRoute: Handler;
   readonly badRequest: Handler;
 }
@@ -28,17 +31,60 @@ export interface ListenerRoutes {
 export interface ListenerHooks {
   onInFlightChange?(listener: string, delta: 1 | -1): void;
   onInternalError?(listener: string, err: unknown): void;
+  /** A connection refused before any request: malformed HTTP, a slow client's timeout. */
+  onClientError?(listener: string, code: ErrorCode): void;
+  /** A connection closed at accept because the listener holds `maxConnections` already. */
+  onConnectionDropped?(listener: string): void;
 }
 
-/** Server limits against slow or hostile clients; the values follow Envoy's edge guidance. */
-const SERVER_OPTIONS = {
-  headersTimeout: 10_000,
-  requestTimeout: 300_000,
+/**
+ * Limits against slow, greedy or hostile clients (docs/security.md). Constants, not policy
+ * keys; `Sidecar.start` takes overrides for tests and embedders. The values follow Envoy's
+ * edge guidance where it gives one.
+ */
+export interface ListenerLimits {
+  /** Header fields per request; more is 431 headers-too-large. (node's maxHeadersCount only truncates.) */
+  readonly maxHeaders: number;
+  /** Bytes of request line and headers together (llhttp's limit); more is 431 headers-too-large. */
+  readonly maxHeaderBytes: number;
+  /** Characters of the request target; more is 414 uri-too-long. */
+  readonly maxUriLength: number;
+  /** Open client connections per listener; beyond it a new connection is closed at accept. */
+  readonly maxConnections: number;
+  /** The whole header block must arrive within this (slowloris); else 408 and close. */
+  readonly headersTimeoutMs: number;
+  /** The whole request, body included, must arrive within this; else 408 (or a cut) and close. */
+  readonly requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  readonly keepAliveTimeoutMs: number;
+}
+
+export const LISTENER_LIMITS: ListenerLimits = Object.freeze({
+  maxHeaders: 100,
+  maxHeaderBytes: 64 * 1024,
+  maxUriLength: 8 * 1024,
+  maxConnections: 16_384,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 300_000,
   // Longer than typical client pools' idle time, so the app never reuses a socket we closed.
-  keepAliveTimeout: 65_000,
-  maxHeaderSize: 64 * 1024,
-  insecureHTTPParser: false,
-} as const;
+  keepAliveTimeoutMs: 65_000,
+});
+
+function serverOptions(limits: ListenerLimits) {
+  return {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // How often node looks for connections past headersTimeout/requestTimeout (default 30 s,
+    // which would let a slowloris connection live 40 s instead of 10).
+    connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+    maxHeaderSize: limits.maxHeaderBytes,
+    // The strict parser, always: the lenient one is how request smuggling gets in.
+    insecureHTTPParser: false,
+    // Checked in #screen instead, so a missing Host gets the same JSON 400 as the rest.
+    requireHostHeader: false,
+  } as const;
+}
 
 const CLIENT_GONE = 'client closed the connection';
 
@@ -47,18 +93,32 @@ export class Listener {
   readonly policy: ListenerPolicy;
   #routes: ListenerRoutes;
   readonly #hooks: ListenerHooks;
+  readonly #limits: ListenerLimits;
   readonly #server: Server;
   #inFlight = 0;
   #draining = false;
   #idleWaiters: (() => void)[] = [];
 
-  constructor(policy: ListenerPolicy, routes: ListenerRoutes, hooks: ListenerHooks = {}) {
+  constructor(policy: ListenerPolicy, routes: ListenerRoutes, hooks: ListenerHooks = {}, limits: ListenerLimits = LISTENER_LIMITS) {
     this.name = policy.name;
     this.policy = policy;
     this.#routes = routes;
     this.#hooks = hooks;
-    this.#server = createServer(SERVER_OPTIONS, (req, res) => this.#onRequest(req, res));
-    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => rejectMalformed(err, socket));
+    this.#limits = limits;
+    this.#server = createServer(serverOptions(limits), (req, res) => this.#onRequest(req, res));
+    // One more than allowed, so a request over the limit is seen (node silently drops the rest).
+    this.#server.maxHeadersCount = limits.maxHeaders + 1;
+    this.#server.maxConnections = limits.maxConnections;
+    this.#server.on('drop', () => this.#hooks.onConnectionDropped?.(this.name));
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      const code = rejectMalformed(err, socket);
+      if (code !== undefined) this.#hooks.onClientError?.(this.name, code);
+    });
+    // CONNECT is for tunnels, which a sidecar does not make; node would drop it without a word.
+    this.#server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+      writeRefusal(socket, 'bad-request', 'CONNECT tunnels are not supported');
+      this.#hooks.onClientError?.(this.name, 'bad-request');
+    });
   }
 
   /** Swap in a new route table; requests already running keep the pipeline they started with. */
@@ -105,13 +165,15 @@ export class Listener {
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     const startedAt = performance.now();
     this.#track(1);
-    const target = parseTarget(req);
+    const refusal = screen(req, this.#limits, this.name);
+    const target = refusal === undefined ? parseTarget(req) : undefined;
     const routes = this.#routes;
-    const route = target === undefined ? undefined : routes.table.match(target.candidate);
+    const request = proxyRequest(req, this.name, target, refusal);
+    const route = target === undefined || request.refusal !== undefined ? undefined : routes.table.match(target.candidate);
     const ledger = new AttemptLedger(startedAt);
     const client = new CancelScope();
     const exchange: Exchange = {
-      request: proxyRequest(req, this.name, target),
+      request,
       route: route ?? NO_ROUTE,
       signal: client,
       ledger,
@@ -125,19 +187,20 @@ export class Listener {
       ledger.finish();
       this.#track(-1);
     });
-    const handler = target === undefined ? routes.badRequest : (route?.handler ?? routes.noRoute);
+    const handler = target === undefined || request.refusal !== undefined ? routes.badRequest : (route?.handler ?? routes.noRoute);
     handler(exchange).then(
-      (response) => this.#respond(res, response),
+      // A refused client gets its answer and the connection closed: whatever it sends next is suspect.
+      (response) => this.#respond(res, response, request.refusal !== undefined),
       (err: unknown) => this.#failInternally(res, err),
     );
   }
 
-  #respond(res: ServerResponse, response: ProxyResponse): void {
+  #respond(res: ServerResponse, response: ProxyResponse, close = false): void {
     if (res.destroyed) {
       response.body.destroy(new Error(CLIENT_GONE));
       return;
     }
-    if (this.#draining) response.headers.push('connection', 'close');
+    if (this.#draining || close) response.headers.push('connection', 'close');
     res.writeHead(response.status, response.headers);
     response.body.pipeTo(new ClientSink(res, response.body));
   }
@@ -238,21 +301,61 @@ function parseTarget(req: IncomingMessage): Target | undefined {
   };
 }
 
-function proxyRequest(req: IncomingMessage, listener: string, target: Target | undefined): ProxyRequest {
+const NO_HEADERS: readonly string[] = Object.freeze([]);
+
+/**
+ * What the listener refuses before routing, cheapest checks first (a few comparisons on the
+ * common path; an error object only for a refusal). The parser has already refused ambiguous
+ * framing (CL with TE, bad or repeated CL, obs-fold, bad characters, bad chunk sizes).
+ */
+function screen(req: IncomingMessage, limits: ListenerLimits, listener: string): OutriderError | undefined {
+  if (req.rawHeaders.length > limits.maxHeaders * 2) {
+    return new OutriderError('headers-too-large', `more than ${limits.maxHeaders} header fields`, { listener });
+  }
+  const url = req.url ?? '';
+  if (url.length > limits.maxUriLength) {
+    return new OutriderError('uri-too-long', `request target longer than ${limits.maxUriLength} characters`, { listener });
+  }
+  if (req.httpVersionMajor !== 1) return new OutriderError('bad-request', `HTTP/${req.httpVersion} is not supported`, { listener });
+  const headers = req.headers;
+  const transferEncoding = headers['transfer-encoding'];
+  if (transferEncoding !== undefined) {
+    // RFC 9112 §6.1: in HTTP/1.0 the framing is faulty; other codings we cannot pass on (501 in the RFC).
+    if (req.httpVersionMinor === 0) return new OutriderError('bad-request', 'Transfer-Encoding in an HTTP/1.0 request', { listener });
+    if (!CHUNKED.test(transferEncoding)) {
+      return new OutriderError('bad-request', `unsupported Transfer-Encoding: ${transferEncoding.slice(0, 64)}`, { listener });
+    }
+  }
+  if (headers.host === undefined && req.httpVersionMinor === 1) return new OutriderError('bad-request', 'HTTP/1.1 request without Host', { listener });
+  const hops = headers[HOPS_HEADER];
+  if (hops !== undefined && hopCount(hops as string) >= MAX_HOPS) {
+    return new OutriderError('loop-detected', `request has passed Outrider ${hopCount(hops as string)} times already (${HOPS_HEADER}): a routing loop?`, {
+      listener,
+    });
+  }
+  return undefined;
+}
+
+const CHUNKED = /^chunked$/i;
+
+function proxyRequest(req: IncomingMessage, listener: string, target: Target | undefined, refusal: OutriderError | undefined): ProxyRequest {
   const clientAddress = req.socket.remoteAddress ?? '';
   const requested = req.headers['x-request-id'];
   const requestId = typeof requested === 'string' && requested !== '' ? requested : newRequestId();
   const authority = target?.authority ?? '';
+  const hops = hopCount(req.headers[HOPS_HEADER] as string | undefined) + 1;
+  const headers = refusal === undefined ? upstreamRequestHeaders(req.rawHeaders, { clientAddress, authority, requestId, proto: 'http', hops }) : NO_HEADERS;
   return {
     method: req.method ?? 'GET',
     path: target?.path ?? req.url ?? '',
     authority,
-    headers: upstreamRequestHeaders(req.rawHeaders, { clientAddress, authority, requestId, proto: 'http' }),
+    headers: headers ?? NO_HEADERS,
     body: hasBody(req) ? req : null,
     requestId,
     clientAddress,
     listener,
     incoming: req,
+    refusal: headers === undefined ? new OutriderError('bad-request', 'more than one Host header field', { listener }) : refusal,
   };
 }
 
@@ -262,18 +365,42 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined;
 }
 
-/** Malformed HTTP from a client: a JSON 4xx, then close; the process stays up. */
-function rejectMalformed(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (!socket.writable) {
+/**
+ * Malformed HTTP from a client, or a client too slow to send its request: a JSON 4xx, then
+ * close; the process stays up. Returns the code answered, or undefined when the connection was
+ * only cut: the client is gone, the answer to the broken request has begun, or an earlier
+ * request on this connection is still being answered (pipelining), where a 400 written now
+ * would be read as that earlier request's answer: a response desync.
+ */
+function rejectMalformed(err: NodeJS.ErrnoException, socket: Socket): ErrorCode | undefined {
+  // node:http's own field: the response being written on this connection, if any.
+  const answering = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+  // A request still arriving is the one whose bytes broke; a complete one is an earlier request.
+  const earlier = answering != null && (answering.headersSent || answering.req.complete);
+  if (!socket.writable || err.code === 'ECONNRESET' || earlier) {
     socket.destroy();
-    return;
+    return undefined;
   }
-  const [status, reason] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : [400, 'Bad Request'];
-  const body = JSON.stringify({ error: 'bad-request', route: null, upstream: null, message: err.code ?? 'malformed request' });
+  const code: ErrorCode =
+    err.code === 'HPE_HEADER_OVERFLOW' ? 'headers-too-large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'bad-request';
+  writeRefusal(socket, code, err.code ?? 'malformed request');
+  return code;
+}
+
+/** How long a refused connection may stay half-closed before it is cut (a client that never closes). */
+const REFUSAL_LINGER_MS = 1000;
+
+/** A JSON error answer written straight to a connection that node:http will not answer, then close. */
+function writeRefusal(socket: Socket, code: ErrorCode, message: string): void {
+  const status = ERROR_STATUS[code];
+  const body = JSON.stringify({ error: code, route: null, upstream: null, message });
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\nx-outrider-error: bad-request\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\nx-outrider-error: ${code}\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
   );
+  const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
 
 function delay(ms: number): Promise<void> {

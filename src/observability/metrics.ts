@@ -48,6 +48,17 @@ export class Metrics {
   readonly shadowCompares = this.#counter('outrider_shadow_compares_total', 'Shadow answers compared with the primary, by result (match, mismatch).', ['route', 'result']);
   readonly shadowDiffs = this.#counter('outrider_shadow_differences_total', 'Differences found between shadow and primary answers, by kind (status, header, body).', ['route', 'kind']);
   readonly outlierEjections = this.#counter('outrider_outlier_ejections_total', 'Endpoints ejected as outliers, by upstream.', ['upstream']);
+  // Hostile or broken clients (http/listener.ts): refused before any request reached a route.
+  readonly clientErrors = this.#counter(
+    'outrider_client_errors_total',
+    'Connections answered with an error and closed before a request could be read (malformed HTTP, oversized headers, slow clients), by listener and code.',
+    ['listener', 'code'],
+  );
+  readonly connectionsDropped = this.#counter(
+    'outrider_connections_dropped_total',
+    'Client connections closed at accept because the listener already held its maximum, by listener.',
+    ['listener'],
+  );
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'outrider_' });

@@ -119,7 +119,10 @@ function upstreamLabel(route: RoutePolicy): string {
   return route.upstream ?? (route.scatterGather !== undefined ? SCATTER_UPSTREAM : '');
 }
 
-/** Pipelines for requests no route takes, observed like any other: 404 no-route, 400 bad-request. */
+/**
+ * Pipelines for requests no route takes, observed like any other: 404 no-route, and the
+ * listener's refusals (its `request.refusal`: 400 bad-request, 414, 431, 508 loop-detected).
+ */
 export function buildFallbacks(deps: BuildDeps): { noRoute: Handler; badRequest: Handler } {
   const observe = observeLayer(null, { ...deps, upstreamLabel: '' });
   return {
@@ -128,7 +131,8 @@ export function buildFallbacks(deps: BuildDeps): { noRoute: Handler; badRequest:
       throw new OutriderError('no-route', `no route of listener ${listener} matches ${method} ${authority}${path}`, { listener });
     }),
     badRequest: observe(async function badRequest(exchange) {
-      const { listener, incoming } = exchange.request;
+      const { listener, incoming, refusal } = exchange.request;
+      if (refusal !== undefined) throw refusal;
       throw new OutriderError('bad-request', `request target ${incoming.url ?? ''} is neither origin-form nor absolute http:// form`, {
         listener,
       });

@@ -12,6 +12,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { RoutePolicy } from '../config/types.js';
+import type { OutriderError } from '../errors.js';
 import type { AttemptLedger } from './exchange.js';
 import type { Signal } from './signal.js';
 
@@ -32,6 +33,8 @@ export interface ProxyRequest {
   readonly listener: string;
   /** The client's request, for reading its headers (never for writing). */
   readonly incoming: IncomingMessage;
+  /** Why the listener refused the request before routing (answered by the bad-request pipeline). */
+  readonly refusal?: OutriderError | undefined;
 }
 
 /** Where a response body is delivered: the client connection, or a buffer for aggregation. */

@@ -43,12 +43,15 @@ export function outcomeOfError(err: unknown): TryOutcome {
 }
 
 const GATEWAY_ERRORS = new Set([502, 503, 504]);
+const LOOP_DETECTED = 508;
 
 /** Does the outcome meet one `retry.on` condition? */
 export function meetsCondition(outcome: TryOutcome, condition: FailureCondition): boolean {
   if (outcome.kind === 'status') {
     if (typeof condition === 'number') return outcome.status === condition;
-    if (condition === '5xx') return outcome.status >= 500 && outcome.status <= 599;
+    // 508 loop-detected is not a passing failure: every sidecar in the loop would retry it,
+    // multiplying the work by attempts^hops. Only an explicit `508` in the list matches it.
+    if (condition === '5xx') return outcome.status >= 500 && outcome.status <= 599 && outcome.status !== LOOP_DETECTED;
     if (condition === 'gateway-error') return GATEWAY_ERRORS.has(outcome.status);
     return false;
   }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { request } from 'undici';
+import type { ListenerLimits } from '../../src/http/listener.js';
 import { Sidecar } from '../../src/sidecar.js';
 
 export interface CapturedLog {
@@ -37,7 +38,7 @@ export function writePolicy(yaml: string, dir = mkdtempSync(join(tmpdir(), 'outr
   return file;
 }
 
-export async function startSidecar(yaml: string, options: { watch?: boolean } = {}): Promise<TestSidecar> {
+export async function startSidecar(yaml: string, options: { watch?: boolean; listenerLimits?: Partial<ListenerLimits> } = {}): Promise<TestSidecar> {
   const file = writePolicy(yaml);
   const access = capture();
   const ops = capture();
@@ -46,6 +47,7 @@ export async function startSidecar(yaml: string, options: { watch?: boolean } = 
     watch: options.watch ?? false,
     logger: pino({ base: undefined }, ops.stream),
     accessLogger: pino({ base: undefined }, access.stream),
+    ...(options.listenerLimits ? { listenerLimits: options.listenerLimits } : {}),
   });
   return {
     sidecar,

@@ -1,0 +1,173 @@
+/**
+ * Hostile requests over raw sockets: every ambiguous framing (the request-smuggling corpus) is
+ * refused with a JSON 400 and never reaches the upstream; the limits on header count and size
+ * (431) and URI length (414) hold; Host is required once; CONNECT and HTTP/0.9 are refused; a
+ * broken pipelined request never gets a 400 that could be read as an earlier request's answer.
+ */
+import t from 'tap';
+import { guardProcess } from '../helpers/guard.js';
+import { rawExchange, wellFormed } from '../helpers/raw.js';
+import { simplePolicy, startSidecar } from '../helpers/sidecar.js';
+import { startUpstream } from '../helpers/upstream.js';
+
+const guard = guardProcess();
+
+const up = await startUpstream();
+const proxy = await startSidecar(simplePolicy(up.url));
+const port = proxy.sidecar.listenerPort('outbound');
+t.teardown(async () => {
+  await proxy.close();
+  await up.close();
+});
+
+const H = 'Host: app\r\n';
+
+/** Each is refused by the parser or the listener: 400, JSON, connection closed, upstream untouched. */
+const SMUGGLING: readonly [string, string][] = [
+  ['Content-Length with Transfer-Encoding (CL.TE)', `POST / HTTP/1.1\r\n${H}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`],
+  ['Transfer-Encoding with Content-Length (TE.CL)', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n`],
+  ['two different Content-Lengths', `POST / HTTP/1.1\r\n${H}Content-Length: 4\r\nContent-Length: 5\r\n\r\nabcde`],
+  ['two equal Content-Lengths', `POST / HTTP/1.1\r\n${H}Content-Length: 4\r\nContent-Length: 4\r\n\r\nabcd`],
+  ['Content-Length list', `POST / HTTP/1.1\r\n${H}Content-Length: 4, 4\r\n\r\nabcd`],
+  ['negative Content-Length', `POST / HTTP/1.1\r\n${H}Content-Length: -1\r\n\r\n`],
+  ['signed Content-Length', `POST / HTTP/1.1\r\n${H}Content-Length: +4\r\n\r\nabcd`],
+  ['hex Content-Length', `POST / HTTP/1.1\r\n${H}Content-Length: 0x4\r\n\r\nabcd`],
+  ['overflowing Content-Length', `POST / HTTP/1.1\r\n${H}Content-Length: 99999999999999999999999\r\n\r\nabcd`],
+  ['space before the colon (Content-Length )', `POST / HTTP/1.1\r\n${H}Content-Length : 4\r\n\r\nabcd`],
+  ['space before the colon (Transfer-Encoding )', `POST / HTTP/1.1\r\n${H}Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n`],
+  ['obsolete line folding', `GET / HTTP/1.1\r\n${H}X-A: b\r\n c\r\n\r\n`],
+  ['obsolete line folding of Transfer-Encoding', `POST / HTTP/1.1\r\n${H}Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n`],
+  ['Transfer-Encoding: xchunked', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n`],
+  ['Transfer-Encoding: chunked, gzip (chunked not last)', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n`],
+  ['Transfer-Encoding: gzip, chunked (a coding we cannot pass on)', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n`],
+  ['Transfer-Encoding twice', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`],
+  ['Transfer-Encoding in HTTP/1.0', `POST / HTTP/1.0\r\n${H}Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n`],
+  ['invalid character in a header name', `GET / HTTP/1.1\r\n${H}X(A): b\r\n\r\n`],
+  ['empty header name', `GET / HTTP/1.1\r\n${H}: b\r\n\r\n`],
+  ['NUL in a header value', `GET / HTTP/1.1\r\n${H}X-A: b\u0000c\r\n\r\n`],
+  ['control character in a header value', `GET / HTTP/1.1\r\n${H}X-A: b\u0001c\r\n\r\n`],
+  ['bare CR in a header value', `GET / HTTP/1.1\r\n${H}X-A: b\rc\r\n\r\n`],
+  ['bare LF line endings', `GET / HTTP/1.1\nHost: app\nX-A: b\n\n`],
+  ['a bare LF between headers', `GET / HTTP/1.1\r\nHost: app\nX-A: b\r\n\r\n`],
+  ['whitespace before the first header', `GET / HTTP/1.1\r\n Host: app\r\n\r\n`],
+  ['invalid chunk size', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n`],
+  ['negative chunk size', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n-1\r\nab\r\n0\r\n\r\n`],
+  ['overflowing chunk size', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nab\r\n0\r\n\r\n`],
+  ['space after the chunk size', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n2 \r\nab\r\n0\r\n\r\n`],
+  ['LF-only chunk framing', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n2\nab\n0\n\n`],
+  ['chunk data longer than its size', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n2\r\nabXX0\r\n\r\n`],
+  ['invalid method token', `G@T / HTTP/1.1\r\n${H}\r\n`],
+  ['unknown HTTP version', `GET / HTTP/1.2\r\n${H}\r\n`],
+  ['HTTP/0.9 request line', `GET /\r\n\r\n`],
+  ['space inside the request target', `GET /a b HTTP/1.1\r\n${H}\r\n`],
+  ['HTTP/2 preface on an HTTP/1 listener', `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`],
+  ['HTTP/1.1 without Host', `GET / HTTP/1.1\r\n\r\n`],
+  ['two Host fields', `GET / HTTP/1.1\r\nHost: app\r\nHost: evil\r\n\r\n`],
+  ['CONNECT (no tunnels)', `CONNECT app:443 HTTP/1.1\r\nHost: app:443\r\n\r\n`],
+];
+
+/** Broken after valid headers and valid body bytes: a streaming proxy has begun forwarding by then. */
+const BODY_LEVEL = new Set(['chunk data longer than its size']);
+
+t.test('ambiguous framing and malformed requests: 400, closed, never forwarded', async (t) => {
+  for (const [name, bytes] of SMUGGLING) {
+    const before = up.arrived;
+    const completeBefore = up.requests.length;
+    const reply = await rawExchange(port, bytes);
+    t.equal(reply.responses.length, 1, `${name}: exactly one response`);
+    const [response] = reply.responses;
+    t.equal(response?.status, 400, `${name}: 400`);
+    t.equal(response?.headers['x-outrider-error'], 'bad-request', `${name}: x-outrider-error`);
+    t.equal(JSON.parse(response?.body ?? '{}').error, 'bad-request', `${name}: JSON body`);
+    t.ok(reply.closedByServer, `${name}: the connection is closed`);
+    t.equal(reply.trailing, '', `${name}: nothing after the answer`);
+    if (BODY_LEVEL.has(name)) {
+      // The headers were sound, so forwarding began while the body streamed in; the upstream
+      // saw a request start and then a reset, never a complete request.
+      t.equal(up.requests.length, completeBefore, `${name}: the upstream got no complete request`);
+    } else {
+      t.equal(up.arrived, before, `${name}: the upstream saw nothing`);
+    }
+  }
+  const after = await rawExchange(port, wellFormed('/after'), { expect: 1 });
+  t.equal(after.responses[0]?.status, 200, 'a well-formed request is still answered');
+});
+
+t.test('legal variants that look odd are forwarded, normalized', async (t) => {
+  const cases: [string, string, number][] = [
+    ['Transfer-Encoding: CHUNKED (case-insensitive)', `POST /te-case HTTP/1.1\r\n${H}Transfer-Encoding: CHUNKED\r\n\r\n2\r\nab\r\n0\r\n\r\n`, 2],
+    ['Transfer-Encoding with a tab', `POST /te-tab HTTP/1.1\r\n${H}Transfer-Encoding:\tchunked\r\n\r\n2\r\nab\r\n0\r\n\r\n`, 2],
+    ['chunk extensions', `POST /ext HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n2;name=value\r\nab\r\n0\r\n\r\n`, 2],
+    ['HTTP/1.0 without Host', `GET /ten HTTP/1.0\r\n\r\n`, 0],
+  ];
+  for (const [name, bytes, bodyBytes] of cases) {
+    const reply = await rawExchange(port, bytes, { expect: 1 });
+    t.equal(reply.responses[0]?.status, 200, `${name}: 200`);
+    const echoed = JSON.parse(reply.responses[0]?.body ?? '{}') as { bodyBytes: number; headers: Record<string, string> };
+    t.equal(echoed.bodyBytes, bodyBytes, `${name}: the body arrived whole`);
+    t.notOk(echoed.headers['transfer-encoding'] !== undefined && bodyBytes === 0, `${name}: framing re-made by the proxy`);
+  }
+  const upgrade = await rawExchange(port, `GET /ws HTTP/1.1\r\n${H}Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n`, { expect: 1 });
+  const seen = JSON.parse(upgrade.responses[0]?.body ?? '{}') as { headers: Record<string, string> };
+  t.equal(upgrade.responses[0]?.status, 200, 'an Upgrade request (h2c smuggling) is answered as plain HTTP/1.1');
+  t.equal(seen.headers.upgrade, undefined, 'Upgrade is not forwarded');
+  t.equal(seen.headers['http2-settings'], undefined, 'fields named in Connection are not forwarded');
+});
+
+t.test('a broken request pipelined behind a good one: no answer that could be misread', async (t) => {
+  const before = up.arrived;
+  const reply = await rawExchange(port, `${wellFormed('/first')}GET /second HTTP/1.1\r\n${H}Content-Length: 1\r\nContent-Length: 2\r\n\r\n`);
+  t.ok(reply.closedByServer, 'the connection is closed');
+  t.notOk(
+    reply.responses.some((r) => r.status === 400),
+    'no 400 is written while /first is unanswered (the client would read it as /first’s answer)',
+  );
+  t.ok(reply.responses.every((r) => r.status === 200), 'any answer written is /first’s own');
+  t.ok(up.arrived - before <= 1, 'only /first may have reached the upstream');
+  t.notOk(
+    up.requests.some((r) => r.url === '/second'),
+    'the broken request never reached the upstream',
+  );
+});
+
+t.test('limits: header count and size 431, URI length 414', async (t) => {
+  const headers = (n: number): string => Array.from({ length: n }, (_, i) => `x-h${i}: v\r\n`).join('');
+  // Host is one of the fields: 99 more make 100, the limit.
+  const atLimit = await rawExchange(port, `GET /count HTTP/1.1\r\n${H}${headers(99)}\r\n`, { expect: 1 });
+  t.equal(atLimit.responses[0]?.status, 200, '100 header fields are fine');
+  const before = up.arrived;
+  const over = await rawExchange(port, `GET /count HTTP/1.1\r\n${H}${headers(100)}\r\n`);
+  t.equal(over.responses[0]?.status, 431, '101 header fields: 431');
+  t.equal(over.responses[0]?.headers['x-outrider-error'], 'headers-too-large');
+  const many = await rawExchange(port, `GET /count HTTP/1.1\r\n${H}${headers(5000)}\r\n`);
+  t.equal(many.responses[0]?.status, 431, '5000 header fields: 431');
+  t.equal(up.arrived, before, 'none of them was forwarded');
+
+  const big = await rawExchange(port, `GET / HTTP/1.1\r\n${H}x-big: ${'a'.repeat(70 * 1024)}\r\n\r\n`);
+  t.equal(big.responses[0]?.status, 431, 'a 70 KiB header block: 431');
+  t.equal(big.responses[0]?.headers['x-outrider-error'], 'headers-too-large');
+  t.ok(big.closedByServer, 'and the connection is closed');
+
+  const uri = (length: number): string => `/${'u'.repeat(length - 1)}`;
+  const uriAtLimit = await rawExchange(port, `GET ${uri(8192)} HTTP/1.1\r\n${H}\r\n`, { expect: 1 });
+  t.equal(uriAtLimit.responses[0]?.status, 200, 'an 8 KiB URI is fine');
+  const uriOver = await rawExchange(port, `GET ${uri(8193)} HTTP/1.1\r\n${H}\r\n`);
+  t.equal(uriOver.responses[0]?.status, 414, 'one more character: 414');
+  t.equal(uriOver.responses[0]?.headers['x-outrider-error'], 'uri-too-long');
+  t.equal(up.arrived, before + 1, 'only the request within the limits was forwarded');
+
+  const metrics = (await proxy.admin('/metrics')).body;
+  t.match(metrics, /outrider_errors_total\{route="",code="headers-too-large"\} 2/, 'refusals are counted by code');
+  t.match(metrics, /outrider_client_errors_total\{listener="outbound",code="headers-too-large"\} 1/, 'parser refusals too');
+  t.match(metrics, /outrider_client_errors_total\{listener="outbound",code="bad-request"\} \d+/);
+  const logged = proxy.accessLog.lines.filter((l) => l.errorCode === 'uri-too-long');
+  t.equal(logged.length, 1, 'listener refusals are in the access log');
+});
+
+t.test('the process is still healthy after all of it', async (t) => {
+  t.equal((await proxy.admin('/healthz')).status, 200);
+  const status = (await proxy.admin('/status')).json() as { listeners: { inFlight: number }[] };
+  t.equal(status.listeners[0]?.inFlight, 0, 'nothing left in flight');
+});
+
+guard.check(t);
