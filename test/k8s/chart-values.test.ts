@@ -8,12 +8,34 @@ import { join } from 'node:path';
 import t from 'tap';
 import { coalesce, readYaml } from './fixtures/helm.js';
 import { CHART_DIR, EXAMPLE_PATTERNS, chartValues, describeErrors, exampleFiles, exampleValues, valuesValidator } from './fixtures/chart.js';
-import { VALUES_SCHEMA, expectedValuesSchema } from './fixtures/values-schema.js';
+import { RE2_EQUIVALENTS, VALUES_SCHEMA, expectedValuesSchema, re2Unsupported } from './fixtures/values-schema.js';
 
 const validate = valuesValidator();
 
 t.test('values.schema.json carries the current policy schema', async (t) => {
   t.equal(readFileSync(VALUES_SCHEMA, 'utf8'), expectedValuesSchema(), 'stale: run npx tsx test/k8s/fixtures/values-schema.ts --write and commit charts/outrider/values.schema.json');
+});
+
+t.test("every pattern in values.schema.json compiles in Go's regexp (RE2), as Helm needs", async (t) => {
+  const patterns = new Set<string>();
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (typeof node === 'object' && node !== null) {
+      for (const [k, v] of Object.entries(node)) {
+        if (k === 'pattern' && typeof v === 'string') patterns.add(v);
+        else walk(v);
+      }
+    }
+  };
+  walk(JSON.parse(readFileSync(VALUES_SCHEMA, 'utf8')));
+  t.ok(patterns.size > 5, `${patterns.size} patterns`);
+  for (const p of patterns) t.notOk(re2Unsupported(p), `RE2 has the syntax of ${p}`);
+  t.ok(re2Unsupported('^(?=a)b$') && re2Unsupported('(a)\\1') && re2Unsupported('(?!x)'), 'lookaround and backreferences are caught');
+  const samples = ['0s', '0.0s', '00m', '0.5s', '10ms', '1.0h', '007s', '0.05ms', '.5s', '1.s', '5', '5x', '1 s', '20s', '100.000m'];
+  for (const [original, equivalent] of Object.entries(RE2_EQUIVALENTS)) {
+    const [a, b] = [new RegExp(original), new RegExp(equivalent)];
+    t.same(samples.map((x) => b.test(x)), samples.map((x) => a.test(x)), `${equivalent} matches what ${original} matches`);
+  }
 });
 
 t.test('values.yaml validates', async (t) => {
