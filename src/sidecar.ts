@@ -9,6 +9,7 @@ import { basename, dirname, resolve as resolvePath } from 'node:path';
 import { AdminServer } from './admin/server.js';
 import { loadPolicyFile } from './config/load.js';
 import { formatIssue, type Policy, type PolicyIssue } from './config/types.js';
+import { isIP } from 'node:net';
 import { Listener, LISTENER_LIMITS, type ListenerLimits, type ListenerRoutes } from './http/listener.js';
 import { pinoAccessLog, type AccessLog } from './observability/access-log.js';
 import { createLogger, flushLogger, type Logger } from './observability/logger.js';
@@ -132,6 +133,12 @@ export class Sidecar {
     const adminAddress = this.#runtime.policy.admin.address;
     this.#admin = new AdminServer(adminAddress, this.#adminView(), this.metrics);
     await this.#admin.start();
+    if (!isLoopback(adminAddress.host)) {
+      this.log.warn(
+        { admin: `${adminAddress.host}:${this.#admin.port()}` },
+        'the admin server listens beyond loopback: /config, /status and /metrics are readable by anyone who can reach it; restrict it with a NetworkPolicy or firewall',
+      );
+    }
     await this.#applyListeners(this.#runtime);
     if (watchFile) this.#watch();
     this.metrics.policyInfo.labels(this.#runtime.hash).set(1);
@@ -333,6 +340,15 @@ export class Sidecar {
       })),
     };
   }
+}
+
+/** 127.0.0.0/8, ::1 and localhost: the admin's default; anything else is warned about. */
+export function isLoopback(host: string): boolean {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (bare === 'localhost' || bare === '::1') return true;
+  if (isIP(bare) === 4) return bare.startsWith('127.');
+  if (bare.toLowerCase().startsWith('::ffff:')) return bare.slice(7).startsWith('127.');
+  return false;
 }
 
 function sameAddress(a: { host: string; port: number }, b: { host: string; port: number }): boolean {

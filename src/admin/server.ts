@@ -8,6 +8,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { HostPort } from '../config/types.js';
 import type { Metrics } from '../observability/metrics.js';
 
+/** Probes and scrapes are small and quick: tight limits, so the admin port is no way to exhaust the process. */
+const ADMIN_SERVER_OPTIONS = { headersTimeout: 5_000, requestTimeout: 10_000, maxHeaderSize: 16 * 1024, connectionsCheckingInterval: 1_000 } as const;
+const ADMIN_MAX_CONNECTIONS = 256;
+
 export interface AdminView {
   isReady(): boolean;
   config(): unknown;
@@ -20,9 +24,10 @@ export class AdminServer {
 
   constructor(address: HostPort, view: AdminView, metrics: Metrics) {
     this.#address = address;
-    this.#server = createServer((req, res) => {
+    this.#server = createServer(ADMIN_SERVER_OPTIONS, (req, res) => {
       route(req, res, view, metrics).catch((err: unknown) => sendJson(res, 500, { error: String(err) }));
     });
+    this.#server.maxConnections = ADMIN_MAX_CONNECTIONS;
   }
 
   async start(): Promise<void> {
