@@ -33,27 +33,62 @@ function where(url: string, line: number): string {
   return `${short}:${line + 1}`;
 }
 
-export function hotFunctions(file: string, top = 15): HotFunction[] {
+/** Which package or area a frame belongs to: an npm package, node internals, or a repo folder. */
+function moduleOf(url: string): string {
+  if (!url) return '(native / V8)';
+  const clean = url.replace(/^file:\/\//, '');
+  const nm = clean.lastIndexOf('node_modules/');
+  if (nm >= 0) {
+    const rest = clean.slice(nm + 'node_modules/'.length).split('/');
+    return (rest[0]?.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]) ?? clean;
+  }
+  if (clean.startsWith('node:')) return 'node internals';
+  const rel = path.relative(process.cwd(), clean).split(path.sep);
+  return rel.length > 2 ? rel.slice(0, 2).join('/') : rel.join('/');
+}
+
+export interface ProfileSummary {
+  /** Share of samples in which the process was busy (not idle), 0-100. */
+  readonly busyPercent: number;
+  /** Self time per function, as a share of busy samples. */
+  readonly functions: readonly HotFunction[];
+  /** Self time per package or source folder, as a share of busy samples. */
+  readonly modules: readonly HotFunction[];
+}
+
+/** Self time per function and per module, idle time left out (the load comes and goes). */
+export function summarizeProfile(file: string, top = 12): ProfileSummary {
   const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const hits = new Map<string, number>();
-  let total = 0;
+  const functions = new Map<string, number>();
+  const modules = new Map<string, number>();
+  let busy = 0;
+  let idle = 0;
   const add = (node: ProfileNode | undefined, count: number): void => {
     if (!node) return;
     const f = node.callFrame;
+    if (f.functionName === '(idle)') {
+      idle += count;
+      return;
+    }
     const key = `${f.functionName || '(anonymous)'} ${where(f.url, f.lineNumber)}`.trim();
-    hits.set(key, (hits.get(key) ?? 0) + count);
-    total += count;
+    functions.set(key, (functions.get(key) ?? 0) + count);
+    const mod = f.functionName === '(garbage collector)' || f.functionName === '(program)' ? f.functionName : moduleOf(f.url);
+    modules.set(mod, (modules.get(mod) ?? 0) + count);
+    busy += count;
   };
   if (profile.samples && profile.samples.length > 0) {
     for (const id of profile.samples) add(byId.get(id), 1);
   } else {
     for (const node of profile.nodes) add(node, node.hitCount ?? 0);
   }
-  return [...hits]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, top)
-    .map(([name, count]) => ({ name, selfPercent: total === 0 ? 0 : Math.round((count / total) * 1000) / 10 }));
+  const ranked = (m: Map<string, number>): HotFunction[] =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, count]) => ({ name, selfPercent: busy === 0 ? 0 : Math.round((count / busy) * 1000) / 10 }));
+  const total = busy + idle;
+  return { busyPercent: total === 0 ? 0 : Math.round((busy / total) * 1000) / 10, functions: ranked(functions), modules: ranked(modules) };
 }
 
 /** The newest `.cpuprofile` in a directory, if any. */

@@ -11,7 +11,7 @@
  */
 import { decode, encode, spectrum, type Histogram } from '../loadgen/histogram.js';
 import type { StreamResult } from '../loadgen/protocol.js';
-import { hotFunctions, newestProfile } from '../lib/cpuprofile.js';
+import { newestProfile, summarizeProfile } from '../lib/cpuprofile.js';
 import { outriderBuilt, startOutrider } from '../lib/outrider.js';
 import { freePorts } from '../lib/ports.js';
 import { cpuSeconds, peakRssMiB, rssMiB } from '../lib/procstat.js';
@@ -359,8 +359,12 @@ function checks(summaries: readonly Summary[], missing: ReadonlyMap<string, stri
 function reportProfile(ctx: ScenarioContext): void {
   const file = ctx.cpuProfDir ? newestProfile(ctx.cpuProfDir) : undefined;
   if (!file) return ctx.log('  --cpu-prof: Outrider wrote no profile (did it exit cleanly on SIGTERM?)');
-  ctx.log(`  --cpu-prof: ${file} (open in Chrome DevTools or speedscope for a flame graph); self time:`);
-  for (const f of hotFunctions(file)) ctx.log(`    ${f.selfPercent.toFixed(1).padStart(5)}%  ${f.name}`);
+  const summary = summarizeProfile(file);
+  ctx.log(`  --cpu-prof: ${file} (open in Chrome DevTools or speedscope for a flame graph)`);
+  ctx.log(`  Outrider was busy in ${summary.busyPercent}% of samples; self time as a share of busy time, by module:`);
+  for (const m of summary.modules) ctx.log(`    ${m.selfPercent.toFixed(1).padStart(5)}%  ${m.name}`);
+  ctx.log('  by function:');
+  for (const f of summary.functions) ctx.log(`    ${f.selfPercent.toFixed(1).padStart(5)}%  ${f.name}`);
 }
 
 export const overhead: Scenario = {
