@@ -223,7 +223,9 @@ policy:
   // Outrider first (as the image runs it: uid 65532 when the checkout is readable to it).
   const args = (sidecar.args as string[]).map((a) => (a === '/etc/outrider/outrider.yaml' ? join(volume, 'outrider.yaml') : a));
   const asNonRoot = ['setpriv', '--reuid=65532', '--regid=65532', '--clear-groups'];
-  const readable = spawnSync(asNonRoot[0] as string, [...asNonRoot.slice(1), process.execPath, BIN, 'validate', join(volume, 'outrider.yaml')], { encoding: 'utf8', timeout: 30_000 });
+  const needed = [BIN, join(ROOT, 'dist/main.js'), join(ROOT, 'node_modules/yaml/package.json'), join(volume, 'outrider.yaml')];
+  const check = `for (const f of ${JSON.stringify(needed)}) require('fs').accessSync(f, require('fs').constants.R_OK)`;
+  const readable = spawnSync(asNonRoot[0] as string, [...asNonRoot.slice(1), process.execPath, '-e', check], { encoding: 'utf8', timeout: 30_000 });
   const user = readable.status === 0 ? asNonRoot : [];
   if (user.length === 0) t.comment(`Outrider runs as root: uid 65532 cannot read ${ROOT} here (${(readable.stderr ?? readable.error?.message ?? '').trim().slice(0, 200)})`);
   const outrider = new Peer('outrider', ns.pod, [...user, process.execPath, BIN, ...args], { ...env, NODE_ENV: 'production' });
