@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { errorResponse, toOutriderError } from '../http/error-response.js';
 import type { Exchange, Layer, ProxyResponse } from '../pipeline/layer.js';
+import { Cancelled } from '../pipeline/signal.js';
 import type { AccessLog } from './access-log.js';
 import type { Metrics, RequestRecorder } from './metrics.js';
 
@@ -33,7 +34,7 @@ export function observeLayer(routeName: string | null, deps: ObserveDeps): Layer
     async function observe(exchange: Exchange): Promise<ProxyResponse> {
       const response = await next(exchange).catch((err: unknown) => rescue(exchange, routeName, deps, err));
       const { ledger } = exchange;
-      ledger.status = response.status;
+      if (!exchange.signal.aborted) ledger.status = response.status;
       response.headers.push('x-outrider-attempts', String(ledger.tries));
       if (ledger.hedged) response.headers.push('x-outrider-hedged', '1');
       const recorder = recorderFor(exchange.request.listener);
@@ -49,6 +50,9 @@ export function observeLayer(routeName: string | null, deps: ObserveDeps): Layer
 
 function rescue(exchange: Exchange, routeName: string | null, deps: ObserveDeps, err: unknown): ProxyResponse {
   const error = toOutriderError(err, routeName ?? undefined, exchange.ledger.upstream);
+  // The outermost signal is the client's own: aborted means the client went away, and the
+  // listener has already recorded 499 client-closed. The cancelled work is no upstream's error.
+  if (exchange.signal.aborted && err instanceof Cancelled) return errorResponse(error);
   exchange.ledger.errorCode = error.code;
   deps.metrics.errors.labels(routeName ?? '', error.code).inc();
   return errorResponse(error);
