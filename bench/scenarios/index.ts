@@ -5,7 +5,8 @@ import { hedge } from './hedge.js';
 import { overhead } from './overhead.js';
 import { scatter } from './scatter.js';
 import { shadow } from './shadow.js';
+import { soak } from './soak.js';
 import type { Scenario } from './types.js';
 import { wrkCheck } from './wrk-check.js';
 
-export const SCENARIOS: readonly Scenario[] = [overhead, wrkCheck, hedge, breaker, bulkhead, shadow, scatter];
+export const SCENARIOS: readonly Scenario[] = [overhead, wrkCheck, hedge, breaker, bulkhead, shadow, scatter, soak];
