@@ -186,8 +186,9 @@ t.test('values that change the manifests', async (t) => {
   t.equal(pod.initContainers[0].image, `registry.example/outrider@sha256:${'a'.repeat(64)}`, 'a digest wins over the tag');
   t.equal(pod.terminationGracePeriodSeconds, 0 + 10 + 45 + 5);
   t.same(pod.containers[0].env.at(-1), { name: 'PORT', value: '8080' }, "the app's own env after the proxy variables");
-  const [result] = await validatePolicies([policyOf(r)]);
-  t.equal(result?.code, 0, `custom ports: ${result?.stderr}`);
+  const policy = parseYaml(policyOf(r)) as Any;
+  t.same(policy.listeners.map((l: Any) => l.address), ['127.0.0.1:3128', '0.0.0.0:8443'], 'the listeners follow sidecar.ports');
+  t.same([policy.admin.address, policy.drainTimeout], ['0.0.0.0:15000', '45s'], 'so do admin and drainTimeout');
   t.equal(find(renderWith('terminationGracePeriodSeconds: 120\n'), 'Deployment').spec.template.spec.terminationGracePeriodSeconds, 120, 'an explicit, long enough grace');
   t.throws(() => renderWith('terminationGracePeriodSeconds: 30\n'), /terminationGracePeriodSeconds \(30\) is less than .* \(40\)/, 'a grace period shorter than the drain fails the render');
   t.equal(find(renderWith('fullnameOverride: shop\n'), 'Deployment').metadata.name, 'shop');
