@@ -16,6 +16,7 @@ import { send } from '../helpers/http.js';
 import { startUpstream } from '../helpers/upstream.js';
 import { freePort, waitReady } from '../e2e/process.js';
 import { copies, lastOf, parseDockerfile, runsCommand, shellWords, stageNamed, type Stage } from './fixtures/dockerfile.js';
+import { plainEnv } from './fixtures/chart.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const INSTALL_TIMEOUT_MS = 90_000; // inside tap's 120 s per file (.taprc)
@@ -54,7 +55,7 @@ function layOut(dir: string): string[] {
         cwd: deps,
         encoding: 'utf8',
         timeout: INSTALL_TIMEOUT_MS,
-        env: { ...process.env, npm_config_update_notifier: 'false' },
+        env: { ...plainEnv(), npm_config_update_notifier: 'false' },
       });
       if (result.status !== 0) throw new Error(`${npmCi.join(' ')} failed (${result.error?.message ?? `exit ${result.status}`}):\n${result.stderr}`);
       cpSync(join(deps, 'node_modules'), dest, { recursive: true });
@@ -93,9 +94,9 @@ t.test('a production install starts from the image command, serves, and drains o
   t.match(image[0], /\/node$/, 'the entrypoint is node');
   t.same(image.slice(2), ['--config', '/etc/outrider/outrider.yaml']);
 
-  const version = spawnSync(...command(['--version']), { cwd: dir, encoding: 'utf8' });
+  const version = spawnSync(...command(['--version']), { cwd: dir, encoding: 'utf8', env: plainEnv() });
   t.equal(version.stdout.trim(), `outrider ${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string}`, '--version reads the shipped package.json');
-  const validate = spawnSync(...command(['validate', join(ROOT, 'config/outrider.yaml')]), { cwd: dir, encoding: 'utf8' });
+  const validate = spawnSync(...command(['validate', join(ROOT, 'config/outrider.yaml')]), { cwd: dir, encoding: 'utf8', env: plainEnv() });
   t.equal(validate.status, 0, `validate through the image command: ${validate.stdout}${validate.stderr}`);
 
   const held = holding();
@@ -118,7 +119,7 @@ routes:
 `,
   );
   const [bin, args] = command();
-  const child = spawn(bin, args, { cwd: dir, env: { ...process.env, NODE_ENV: 'production' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(bin, args, { cwd: dir, env: { ...plainEnv(), NODE_ENV: 'production' }, stdio: ['ignore', 'ignore', 'pipe'] });
   const stderr: string[] = [];
   child.stderr.on('data', (c: Buffer) => stderr.push(c.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
