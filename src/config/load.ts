@@ -14,7 +14,8 @@
  * 4. Normalize and freeze (normalize.ts).
  */
 import { readFile } from 'node:fs/promises';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv as AjvInstance, ErrorObject, Options, ValidateFunction } from 'ajv';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { didYouMean, hintFor } from './did-you-mean.js';
 import { formatPath, SourceLocator, type PolicyPath, type SourcePosition } from './locate.js';
@@ -147,16 +148,38 @@ function keyTextAt(text: string, offset: number): string {
 
 let compiled: ValidateFunction | undefined;
 
-/** Compiled once per process: a reload re-validates with the same function. */
+/** Where `npm run build` writes the validator precompiled from the schema (write-schema.ts). */
+export const PRECOMPILED_VALIDATOR = './policy-validator.cjs';
+
+const requireHere = createRequire(import.meta.url);
+
+/**
+ * Once per process: the validator precompiled at build time (saves compiling the schema, a
+ * few hundred ms of start-up), or, running from src/ as the tests do, one compiled now.
+ */
 function validator(): ValidateFunction {
-  if (compiled === undefined) {
-    // verbose: errors carry the failing value and its schema node, whose `errorMessage` and
-    // property names make the messages and "did you mean" hints.
-    const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
-    ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' });
-    compiled = ajv.compile(policyJsonSchema());
-  }
+  compiled ??= precompiledValidator() ?? createPolicyAjv().compile(policyJsonSchema());
   return compiled;
+}
+
+function precompiledValidator(): ValidateFunction | undefined {
+  try {
+    return requireHere(PRECOMPILED_VALIDATOR) as ValidateFunction;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The one Ajv set-up, used at run time and by the build's precompilation. verbose: errors
+ * carry the failing value and its schema node, whose `errorMessage` and property names make
+ * the messages and "did you mean" hints. Ajv itself is loaded only when needed.
+ */
+export function createPolicyAjv(options: Options = {}): AjvInstance {
+  const { Ajv } = requireHere('ajv') as typeof import('ajv');
+  const ajv = new Ajv({ allErrors: true, strict: true, verbose: true, ...options });
+  ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' });
+  return ajv;
 }
 
 function schemaFindings(data: unknown): Finding[] {

@@ -3,16 +3,23 @@
  * balancer that picks one per try. Kept in the state registry under its name and settings, so
  * a reload that leaves an upstream unchanged keeps its warm connections.
  */
-import { Pool } from 'undici';
+import { createRequire } from 'node:module';
+import type { Pool as UndiciPool } from 'undici';
 import type { EndpointUrl, UpstreamPolicy } from '../config/types.js';
 import type { TryOutcome } from '../policies/outcome.js';
 import { createBalancer, type Balancer } from './balancer.js';
 import { OutlierDetector, type OutlierTracked } from './outlier.js';
 import { DNS_REFRESH_MS, needsResolution, resolveEndpoint } from './resolve.js';
 
+/**
+ * Only undici's Pool: the package's index also loads fetch, WebSocket and the caches, about
+ * 100 ms and 24 MB at start-up for nothing we use (design/performance.md).
+ */
+const Pool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof UndiciPool;
+
 export class Endpoint implements OutlierTracked {
   readonly origin: string;
-  readonly pool: Pool;
+  readonly pool: UndiciPool;
   inFlight = 0;
   /** False while ejected as an outlier. */
   available = true;
