@@ -66,7 +66,11 @@ function parseOptions(argv: readonly string[]): Options {
   }
   const name: ProfileName = values.smoke ? 'smoke' : values.full ? 'full' : 'quick';
   let profile: Profile = PROFILES[name];
-  if (values.duration) profile = { ...profile, durationMs: parseDuration(values.duration) };
+  if (values.duration) {
+    // One measured window for every scenario: `--scenario hedge --duration 30s` means 30 s hedge runs.
+    const ms = parseDuration(values.duration);
+    profile = { ...profile, durationMs: ms, patternDurationMs: ms };
+  }
   if (values.passes) profile = { ...profile, passes: Math.max(1, Math.floor(Number(values.passes))) };
   const known = new Set(SCENARIOS.map((s) => s.name));
   const scenarios = values.scenario ? values.scenario.split(',').map((s) => s.trim()).filter(Boolean) : SCENARIOS.map((s) => s.name);

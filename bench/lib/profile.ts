@@ -25,7 +25,7 @@ export interface Profile {
 
 export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
   smoke: { name: 'smoke', durationMs: 600, warmupMs: 100, processWarmupMs: 200, passes: 1, rates: [1000], patternDurationMs: 600, scale: 0.5 },
-  quick: { name: 'quick', durationMs: 2000, warmupMs: 250, processWarmupMs: 1000, passes: 1, rates: [1000, 5000], patternDurationMs: 2500, scale: 1 },
+  quick: { name: 'quick', durationMs: 1500, warmupMs: 250, processWarmupMs: 1000, passes: 1, rates: [1000, 5000], patternDurationMs: 2000, scale: 1 },
   full: { name: 'full', durationMs: 10_000, warmupMs: 1000, processWarmupMs: 5000, passes: 3, rates: [500, 1000, 2000, 5000], patternDurationMs: 15_000, scale: 2 },
 };
 

@@ -153,7 +153,8 @@ function rotate<T>(items: readonly T[], by: number): T[] {
 async function runPasses(ctx: ScenarioContext, targets: readonly Target[], dead: Map<string, string>): Promise<Sample[]> {
   const { profile } = ctx;
   const samples: Sample[] = [];
-  const useWrk = wrkInstalled();
+  // wrk beside every max-throughput run only in --full; the quick profile has wrk-check for that.
+  const useWrk = wrkInstalled() && profile.name === 'full';
   for (let pass = 0; pass < profile.passes; pass++) {
     ctx.log(`  pass ${pass + 1}/${profile.passes}`);
     for (const mode of [...profile.rates, 'max' as const]) {
@@ -308,7 +309,7 @@ function throughputTable(summaries: readonly Summary[], useWrk: boolean, topRate
     rows,
     note: useWrk
       ? '÷ nginx uses wrk\'s figures (nginx and HAProxy outrun a Node generator); the other ratios use the generator\'s.'
-      : 'wrk not installed: every ratio uses the generator\'s figures.',
+      : 'wrk not run (not installed, or not --full): every ratio uses the generator\'s figures, which understate nginx and HAProxy.',
   };
 }
 
@@ -380,7 +381,7 @@ export const overhead: Scenario = {
       const dead = new Map<string, string>();
       const samples = await runPasses(ctx, targets, dead);
       const summaries = targets.map((t) => summarize(ctx.profile, samples, t));
-      const useWrk = wrkInstalled();
+      const useWrk = samples.some((s) => s.wrkRps !== undefined);
       const topRate = Math.max(...ctx.profile.rates);
       const notes = [...missing, ...dead].map(([name, reason]) => [name, reason]);
       const tables: Table[] = [latencyTable(ctx.profile, summaries), throughputTable(summaries, useWrk, topRate)];
