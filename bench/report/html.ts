@@ -38,7 +38,7 @@ function tableHtml(table: Table): string {
 function checkHtml(check: Check): string {
   const cls = check.pass === null ? 'na' : check.pass ? 'pass' : 'fail';
   const mark = check.pass === null ? 'not measured' : check.pass ? 'meets' : 'misses';
-  return `<li class="${cls}"><span class="tag">${check.source === 'seed' ? 'seed target' : 'our target'}</span> ${escapeHtml(check.name)}: <b>${escapeHtml(check.value)}</b> — target ${escapeHtml(check.target)} — <i>${mark}</i></li>`;
+  return `<li class="${cls}"><span class="tag">${check.source === 'seed' ? 'seed target' : check.source === 'ours' ? 'our target' : 'bench check'}</span> ${escapeHtml(check.name)}: <b>${escapeHtml(check.value)}</b> — target ${escapeHtml(check.target)} — <i>${mark}</i></li>`;
 }
 
 /** A sentence per scenario: how many targets it meets, misses, could not measure. */

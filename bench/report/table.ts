@@ -17,7 +17,7 @@ export function verdictMark(check: Check): string {
 
 function renderChecks(checks: readonly Check[]): string {
   if (checks.length === 0) return '';
-  const lines = checks.map((c) => `  ${verdictMark(c)} ${c.source === 'seed' ? '[seed]' : '[ours]'} ${c.name}: ${c.value} (target ${c.target})`);
+  const lines = checks.map((c) => `  ${verdictMark(c)} [${c.source}] ${c.name}: ${c.value} (target ${c.target})`);
   return ['  Verdict', ...lines].join('\n');
 }
 

@@ -53,8 +53,8 @@ export interface Check {
   readonly target: string;
   readonly value: string;
   readonly pass: boolean | null;
-  /** The seed's original targets or our own, stricter ones (issue 8). */
-  readonly source: 'seed' | 'ours';
+  /** The seed's original targets, our own stricter ones (issue 8), or a check of the bench itself. */
+  readonly source: 'seed' | 'ours' | 'harness';
 }
 
 export interface ScenarioResult {

@@ -58,7 +58,7 @@ export const wrkCheck: Scenario = {
       });
       const undici = table.find((r) => r.name === 'undici pass-through');
       const checks: Check[] = undici
-        ? [{ name: 'generator ÷ wrk through a Node proxy', target: '≥ 0.90 (the generator is not the bottleneck)', value: `${fmt(undici.ratio)}x`, pass: undici.ratio >= 0.9, source: 'ours' }]
+        ? [{ name: 'generator ÷ wrk through a Node proxy', target: '≥ 0.90 (the generator is not the bottleneck)', value: `${fmt(undici.ratio)}x`, pass: undici.ratio >= 0.9, source: 'harness' }]
         : [];
       return {
         status: 'ok',
