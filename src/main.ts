@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { loadPolicyFile } from './config/load.js';
 import { formatIssue, type Policy } from './config/types.js';
-import { PolicyLoadError, Sidecar } from './sidecar.js';
+import type { Sidecar } from './sidecar.js';
 
 const DEFAULT_CONFIG = '/etc/outrider/outrider.yaml';
 
@@ -73,6 +73,8 @@ function summary(policy: Policy): string {
 }
 
 async function run(configFile: string): Promise<void> {
+  // Loaded here, not at the top: `validate` and `--version` need none of the runtime.
+  const { PolicyLoadError, Sidecar } = await import('./sidecar.js');
   let sidecar: Sidecar;
   try {
     sidecar = await Sidecar.start({ configFile });
