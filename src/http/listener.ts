@@ -178,7 +178,10 @@ export class Listener {
       signal: client,
       ledger,
     };
-    res.once('close', () => {
+    let ended = false;
+    const onClose = (): void => {
+      if (ended) return;
+      ended = true;
       if (!res.writableFinished) {
         ledger.status = 499;
         ledger.errorCode ??= 'client-closed';
@@ -186,7 +189,21 @@ export class Listener {
       }
       ledger.finish();
       this.#track(-1);
-    });
+    };
+    res.once('close', onClose);
+    // A pipelined request's response waits in node's queue without a socket; if the connection
+    // dies first, node never closes that response. Only then is the connection's own close the
+    // signal (found by the listener fuzzer: in-flight counts leaked).
+    if (res.socket === null) {
+      const connection = req.socket;
+      const onConnectionClose = (): void => {
+        if (res.writableFinished || ended) return;
+        onClose();
+        res.destroy();
+      };
+      connection.once('close', onConnectionClose);
+      res.once('finish', () => connection.off('close', onConnectionClose));
+    }
     const handler = target === undefined || request.refusal !== undefined ? routes.badRequest : (route?.handler ?? routes.noRoute);
     handler(exchange).then(
       // A refused client gets its answer and the connection closed: whatever it sends next is suspect.

@@ -33,6 +33,8 @@ export interface RawOptions {
   readonly end?: boolean;
   /** Stop once this many complete responses have arrived (and 30 ms passed without more); default: wait for the server to close. */
   readonly expect?: number;
+  /** Stop once nothing has arrived for this long after the last complete response (the server keeps the connection). */
+  readonly idleMs?: number;
   /** Give up (and destroy the socket) after this long (default 3000 ms). */
   readonly timeoutMs?: number;
   /** Write the pieces one by one, this many ms apart (slow clients). */
@@ -52,13 +54,15 @@ export function rawExchange(port: number, data: string | Buffer | readonly (stri
     let settle: NodeJS.Timeout | undefined;
     socket.on('data', (c: Buffer) => {
       chunks.push(c);
-      if (options.expect === undefined) return;
+      if (options.expect === undefined && options.idleMs === undefined) return;
       clearTimeout(settle);
-      if (parseResponses(Buffer.concat(chunks)).responses.length >= options.expect) {
+      const parsed = parseResponses(Buffer.concat(chunks));
+      const done = options.expect === undefined ? parsed.responses.length > 0 && parsed.trailing === '' : parsed.responses.length >= options.expect;
+      if (done) {
         settle = setTimeout(() => {
           gaveUp = true;
           socket.destroy();
-        }, 30);
+        }, options.idleMs ?? 30);
       }
     });
     socket.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
