@@ -148,7 +148,6 @@ class HedgedRace {
 
   #onResponse(copy: Copy, response: ProxyResponse): void {
     this.#inFlight -= 1;
-    this.#settings.latency.record(performance.now() - copy.startedAt);
     if (this.#settled) {
       response.body.destroy(new Cancelled(HEDGE_LOST));
       return;
@@ -174,6 +173,7 @@ class HedgedRace {
 
   #win(winner: Copy, response: ProxyResponse): void {
     this.#finish();
+    this.#recordLatency();
     if (this.#fallback !== response) this.#fallback?.body.destroy(new Cancelled(HEDGE_LOST));
     for (const copy of this.#copies) if (copy !== winner) copy.scope.abort(new Cancelled(HEDGE_LOST));
     if (winner.index > 0) {
@@ -186,5 +186,16 @@ class HedgedRace {
   #finish(): void {
     this.#settled = true;
     clearTimeout(this.#timer);
+  }
+
+  /**
+   * One sample per request: how long the first copy took, or, when a hedge won, how long it
+   * had taken so far (a lower bound: it was still running). Recording only winners would hide
+   * exactly the slow tries the delay is about, pull the percentile down, hedge more, hide more,
+   * until the budget stops it; a lower bound above the delay keeps the percentile honest.
+   */
+  #recordLatency(): void {
+    const first = this.#copies[0];
+    if (first !== undefined) this.#settings.latency.record(performance.now() - first.startedAt);
   }
 }
