@@ -8,5 +8,6 @@ import { shadow } from './shadow.js';
 import { soak } from './soak.js';
 import type { Scenario } from './types.js';
 import { wrkCheck } from './wrk-check.js';
+import { zeroLoss } from './zero-loss.js';
 
-export const SCENARIOS: readonly Scenario[] = [overhead, wrkCheck, hedge, breaker, bulkhead, shadow, scatter, soak];
+export const SCENARIOS: readonly Scenario[] = [overhead, wrkCheck, hedge, breaker, bulkhead, shadow, scatter, soak, zeroLoss];
