@@ -1,6 +1,7 @@
 /** Every scenario, in the order `npm run bench` runs them. */
 import { breaker } from './breaker.js';
 import { bulkhead } from './bulkhead.js';
+import { connections } from './connections.js';
 import { hedge } from './hedge.js';
 import { overhead } from './overhead.js';
 import { scatter } from './scatter.js';
@@ -10,4 +11,4 @@ import type { Scenario } from './types.js';
 import { wrkCheck } from './wrk-check.js';
 import { zeroLoss } from './zero-loss.js';
 
-export const SCENARIOS: readonly Scenario[] = [overhead, wrkCheck, hedge, breaker, bulkhead, shadow, scatter, soak, zeroLoss];
+export const SCENARIOS: readonly Scenario[] = [overhead, wrkCheck, hedge, breaker, bulkhead, shadow, scatter, soak, zeroLoss, connections];

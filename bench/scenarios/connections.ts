@@ -1,0 +1,282 @@
+/**
+ * connections: Outrider holds 10,000 concurrent keep-alive client connections on one listener
+ * (500 in --smoke), answers a request on every one of them, then keeps them all open while a
+ * steady rate of requests is spread over them round-robin, sampling its RSS, open file
+ * descriptors and event-loop delay. Figures: time to open, memory per connection, latency at
+ * that rate across all connections, connections the server dropped (must be none).
+ *
+ * File limits: the runner holds one descriptor per connection and Outrider one per connection
+ * plus its upstream pool. The scenario raises the soft RLIMIT_NOFILE of both processes with
+ * `prlimit` (util-linux) up to their hard limit, and the hard limit too where allowed (root
+ * with CAP_SYS_RESOURCE); `ulimit -n` in the shell that starts the bench does the same. When
+ * the limit still falls short it runs with as many connections as fit and the check fails,
+ * saying so.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import { get } from '../lib/http.js';
+import { startOutrider } from '../lib/outrider.js';
+import { freePorts } from '../lib/ports.js';
+import { rssMiB } from '../lib/procstat.js';
+import { fmt, round, sleep } from '../lib/stats.js';
+import { instant } from '../upstreams/behaviour.js';
+import { Simulator } from '../upstreams/index.js';
+import { percentile } from './pattern.js';
+import { skipped, type Check, type Scenario, type ScenarioContext } from './types.js';
+
+const SETTINGS = {
+  smoke: { connections: 500, holdMs: 3_000, rate: 200 },
+  quick: { connections: 10_000, holdMs: 15_000, rate: 1000 },
+  full: { connections: 10_000, holdMs: 60_000, rate: 1000 },
+} as const;
+/** Descriptors beyond the connections: upstream pool, admin, stdio, the runner's own children. */
+const FD_HEADROOM = 512;
+const CONNECT_BATCH = 250;
+const REQUEST = Buffer.from('GET /c HTTP/1.1\r\nHost: app\r\n\r\n', 'latin1');
+
+function fileLimit(pid: number): { soft: number; hard: number } | undefined {
+  try {
+    const line = fs.readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const [soft, hard] = (line?.trim().split(/\s+/).slice(3, 5) ?? []).map((v) => (v === 'unlimited' ? Infinity : Number(v)));
+    return soft !== undefined && hard !== undefined ? { soft, hard } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Raise `pid`'s RLIMIT_NOFILE towards `want` with prlimit; returns the soft limit in force after. */
+function raiseFileLimit(pid: number, want: number, log: (m: string) => void): number {
+  const before = fileLimit(pid);
+  if (before === undefined) return Infinity; // not Linux: nothing to read, nothing to do
+  if (before.soft >= want) return before.soft;
+  const attempts = [`${want}:${Math.max(want, before.hard)}`, `${Math.min(want, before.hard)}:${before.hard}`];
+  for (const limits of attempts) {
+    try {
+      execFileSync('prlimit', ['--pid', String(pid), `--nofile=${limits}`], { stdio: 'ignore' });
+      break;
+    } catch {
+      /* not allowed (the hard limit needs CAP_SYS_RESOURCE) or prlimit missing: try the next */
+    }
+  }
+  const after = fileLimit(pid)?.soft ?? before.soft;
+  if (after < want) log(`  note: open-file limit of pid ${pid} is ${after} (wanted ${want}); raise it with ulimit -n or prlimit`);
+  return after;
+}
+
+function openFds(pid: number): number | undefined {
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One client connection: writes a request, reads one response (Content-Length or chunked framing). */
+class Connection {
+  readonly socket: net.Socket;
+  closed = false;
+  #buffer = '';
+  #pending: { readonly started: number; resolve(r: { ok: boolean; ms: number }): void } | undefined;
+
+  constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      this.closed = true;
+      this.#settle(false);
+    });
+  }
+
+  request(): Promise<{ ok: boolean; ms: number }> {
+    if (this.closed || this.#pending !== undefined) return Promise.resolve({ ok: false, ms: 0 });
+    return new Promise((resolve) => {
+      this.#pending = { started: performance.now(), resolve };
+      this.socket.write(REQUEST);
+    });
+  }
+
+  #onData(text: string): void {
+    this.#buffer += text;
+    const headEnd = this.#buffer.indexOf('\r\n\r\n');
+    if (headEnd === -1) return;
+    const head = this.#buffer.slice(0, headEnd);
+    const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+    const body = this.#buffer.slice(headEnd + 4);
+    const complete = length ? body.length >= Number(length[1]) : /(^|\r\n)0\r\n\r\n$/.test(body);
+    if (!complete) return;
+    this.#buffer = '';
+    this.#settle(head.startsWith('HTTP/1.1 200'));
+  }
+
+  #settle(ok: boolean): void {
+    const pending = this.#pending;
+    if (pending === undefined) return;
+    this.#pending = undefined;
+    pending.resolve({ ok, ms: performance.now() - pending.started });
+  }
+}
+
+function connect(port: number): Promise<Connection | undefined> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(undefined);
+    }, 10_000);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve(new Connection(socket));
+    });
+    socket.once('error', () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+  });
+}
+
+interface Sample {
+  readonly t: number;
+  readonly rssMiB: number | undefined;
+  readonly fds: number | undefined;
+  readonly loopP99Ms: number | undefined;
+}
+
+async function sample(pid: number, adminPort: number, t0: number): Promise<Sample> {
+  let loop: number | undefined;
+  try {
+    const match = /^outrider_nodejs_eventloop_lag_p99_seconds ([0-9.eE+-]+)$/m.exec((await get(adminPort, '/metrics', 2000)).body);
+    loop = match ? round(Number(match[1]) * 1000, 2) : undefined;
+  } catch {
+    /* missing */
+  }
+  return { t: round((performance.now() - t0) / 1000, 1), rssMiB: rssMiB(pid), fds: openFds(pid), loopP99Ms: loop };
+}
+
+export const connections: Scenario = {
+  name: 'connections',
+  title: '10,000 concurrent keep-alive client connections on one listener',
+  async run(ctx: ScenarioContext) {
+    const settings = SETTINGS[ctx.profile.name];
+    const want = settings.connections + FD_HEADROOM;
+    const runnerLimit = raiseFileLimit(process.pid, want, ctx.log);
+    const [adminPort, listenPort, upstreamPort] = (await freePorts(3)) as [number, number, number];
+    const sim = await Simulator.start([{ name: 'app', port: upstreamPort, seed: 9000, behaviour: instant }]);
+    const outrider = await startOutrider(
+      'outrider-connections',
+      `version: 1
+admin: { address: 127.0.0.1:${adminPort} }
+accessLog: off
+listeners: [ { name: outbound, address: 127.0.0.1:${listenPort} } ]
+upstreams: { app: { endpoints: [ "http://127.0.0.1:${upstreamPort}" ], connections: 128 } }
+routes: [ { name: all, match: { pathPrefix: / }, upstream: app } ]
+`,
+      adminPort,
+    );
+    if (!outrider.ok) {
+      await sim.close();
+      return skipped(outrider.reason);
+    }
+    const open: Connection[] = [];
+    try {
+      const outriderLimit = raiseFileLimit(outrider.pid, want, ctx.log);
+      const target = Math.min(settings.connections, runnerLimit - FD_HEADROOM, outriderLimit - FD_HEADROOM);
+      const idle = { rss: rssMiB(outrider.pid), fds: openFds(outrider.pid) };
+      ctx.log(`  opening ${target} connections (file limits: runner ${runnerLimit}, Outrider ${outriderLimit})`);
+
+      const openStarted = performance.now();
+      let connectFailures = 0;
+      for (let i = 0; i < target; i += CONNECT_BATCH) {
+        const batch = await Promise.all(Array.from({ length: Math.min(CONNECT_BATCH, target - i) }, () => connect(listenPort)));
+        for (const c of batch) {
+          if (c === undefined) connectFailures += 1;
+          else open.push(c);
+        }
+      }
+      const openMs = performance.now() - openStarted;
+
+      // One request on every connection, a thousand at a time: each one is really served.
+      const firstRound: { ok: boolean; ms: number }[] = [];
+      for (let i = 0; i < open.length; i += 1000) firstRound.push(...(await Promise.all(open.slice(i, i + 1000).map((c) => c.request()))));
+      const firstOk = firstRound.filter((r) => r.ok).length;
+      const held = { rss: rssMiB(outrider.pid), fds: openFds(outrider.pid) };
+      ctx.log(`  ${open.length} open in ${fmt(openMs / 1000, 1)} s; ${firstOk} answered; Outrider RSS ${fmt(held.rss)} MiB, ${held.fds ?? '—'} fds`);
+
+      // Hold them all while a steady rate is spread over them round-robin.
+      const samples: Sample[] = [];
+      const t0 = performance.now();
+      const results: { ok: boolean; ms: number }[] = [];
+      const inFlight: Promise<void>[] = [];
+      let next = 0;
+      const tickMs = 10;
+      const perTick = (settings.rate * tickMs) / 1000;
+      let owed = 0;
+      const sampler = setInterval(() => void sample(outrider.pid, adminPort, t0).then((s) => samples.push(s)), Math.max(500, settings.holdMs / 30));
+      while (performance.now() - t0 < settings.holdMs) {
+        owed += perTick;
+        for (; owed >= 1; owed -= 1) {
+          const connection = open[next++ % open.length] as Connection;
+          inFlight.push(connection.request().then((r) => void results.push(r)));
+        }
+        await sleep(tickMs);
+      }
+      clearInterval(sampler);
+      await Promise.all(inFlight);
+      samples.push(await sample(outrider.pid, adminPort, t0));
+      const stillOpen = open.filter((c) => !c.closed).length;
+      const died = outrider.died();
+      if (died) throw new Error(died);
+
+      const ok = results.filter((r) => r.ok);
+      const latencies = ok.map((r) => r.ms);
+      const perConnectionKiB = held.rss !== undefined && idle.rss !== undefined && open.length > 0 ? ((held.rss - idle.rss) * 1024) / open.length : NaN;
+      const maxLoop = Math.max(...samples.map((s) => s.loopP99Ms ?? 0));
+      const maxRss = Math.max(...samples.map((s) => s.rssMiB ?? 0));
+      const checks: Check[] = [
+        {
+          name: `connections held open to the end`,
+          target: `${settings.connections}`,
+          value: `${stillOpen}${target < settings.connections ? ` (file limit allowed ${target})` : ''}`,
+          pass: stillOpen === settings.connections,
+          source: 'ours',
+        },
+        { name: 'requests failed (first round and while holding)', target: '0', value: String(firstRound.length - firstOk + (results.length - ok.length) + connectFailures), pass: firstRound.length === firstOk && results.length === ok.length && connectFailures === 0, source: 'ours' },
+        { name: `p99 latency at ${settings.rate} req/s spread over every connection`, target: '≤ 25 ms', value: `${fmt(percentile(latencies, 99))} ms`, pass: latencies.length > 0 ? percentile(latencies, 99) <= 25 : null, source: 'ours' },
+      ];
+      return {
+        status: 'ok',
+        tables: [
+          {
+            title: `${open.length} keep-alive connections on one listener`,
+            columns: ['figure', 'value'],
+            rows: [
+              ['connections opened / failed', `${open.length} / ${connectFailures}`],
+              ['time to open them all (batches of 250)', `${fmt(openMs / 1000, 2)} s`],
+              ['first request on each: answered 200', `${firstOk} of ${firstRound.length}`],
+              ['Outrider RSS idle → after the first round → max while holding (MiB)', `${fmt(idle.rss)} → ${fmt(held.rss)} → ${fmt(maxRss)}`],
+              ['RSS per connection', `${fmt(perConnectionKiB, 1)} KiB`],
+              ['Outrider open fds idle → holding', `${idle.fds ?? '—'} → ${held.fds ?? '—'}`],
+              [`requests while holding (${settings.rate} req/s for ${settings.holdMs / 1000} s)`, `${results.length}, ${results.length - ok.length} failed`],
+              ['latency p50 / p99 / max (ms)', `${fmt(percentile(latencies, 50))} / ${fmt(percentile(latencies, 99))} / ${fmt(Math.max(...latencies))}`],
+              ['event-loop delay p99, worst sample (ms)', fmt(maxLoop)],
+              ['connections still open at the end', String(stillOpen)],
+            ],
+            note: `File limits (soft): runner ${runnerLimit}, Outrider ${outriderLimit}. Latency from write to last byte, per request.`,
+          },
+        ],
+        charts: [
+          { kind: 'timeline', title: 'Outrider RSS while holding the connections (MiB)', series: [{ label: 'RSS MiB', points: samples.flatMap((s) => (s.rssMiB === undefined ? [] : [{ t: s.t * 1000, ms: s.rssMiB }])) }], markers: [] },
+        ],
+        checks,
+        data: { settings, target, openMs, connectFailures, firstOk, idle, held, stillOpen, samples, latency: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies) } },
+      };
+    } finally {
+      for (const c of open) c.socket.destroy();
+      const code = await outrider.stop();
+      if (code !== 0) ctx.log(`  note: Outrider exited with ${code} on SIGTERM (the contract says 0)`);
+      await sim.close();
+    }
+  },
+};
