@@ -175,9 +175,9 @@ t.test('mutated and random requests: well-formed answers only, the upstream neve
       await healthy(batch);
       return true;
     }),
-    { numRuns: 15, interruptAfterTimeLimit: 25_000, markInterruptAsFailure: false },
+    { numRuns: 15, interruptAfterTimeLimit: 15_000, markInterruptAsFailure: false },
   );
-  t.ok(inputs >= 100, `${inputs} inputs sent`);
+  t.ok(inputs >= 50, `${inputs} inputs sent`);
   t.equal(upstreamParseErrors, 0, `the upstream could parse all ${upstreamRequests} requests it was sent ${upstreamErrorCodes.join(', ')}`);
   t.equal((await proxy.admin('/healthz')).status, 200, 'the process is up');
 });

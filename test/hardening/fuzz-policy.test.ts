@@ -12,7 +12,7 @@ import { loadPolicyText } from '../../src/config/load.js';
 
 const FILE = 'fuzz.yaml';
 const VALID = readFileSync(new URL('../../config/outrider.yaml', import.meta.url), 'utf8');
-const PARAMS = { numRuns: 300, interruptAfterTimeLimit: 8_000, markInterruptAsFailure: false } as const;
+const PARAMS = { numRuns: 300, interruptAfterTimeLimit: 5_000, markInterruptAsFailure: false } as const;
 
 /** The property: loads, or every issue is located inside the text; never throws. */
 function loadsOrLocates(text: string): boolean {
