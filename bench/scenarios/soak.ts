@@ -19,7 +19,7 @@ import { rssMiB } from '../lib/procstat.js';
 import { PROFILES } from '../lib/profile.js';
 import { fmt, median, round } from '../lib/stats.js';
 import { Simulator } from '../upstreams/index.js';
-import { failures, failureRatio } from './pattern.js';
+import { failures } from './pattern.js';
 import type { Check, Scenario, ScenarioContext, ScenarioOutcome } from './types.js';
 
 const RATE = { smoke: 300, quick: 500, full: 1000 } as const;
@@ -201,7 +201,10 @@ function report(samples: readonly Sample[], streams: readonly StreamResult[], ra
   const secondHalf = samples.filter((s) => s.t >= (samples.at(-1)?.t ?? 0) / 2);
   const rssSlope = slopePerHour(secondHalf, rss);
   const heapSlope = slopePerHour(secondHalf, heap);
-  const worstFailures = Math.max(...streams.map(failureRatio).filter((r) => Number.isFinite(r)), 0);
+  // The guarded route passes on an upstream 503 when both tries got one (1% x 1%): the
+  // upstream's answer, not a failure of the proxy. Anything else (transport failures, the
+  // sidecar's own errors, which carry x-outrider-error) counts.
+  const proxyFailures = streams.reduce((n, s) => n + Object.entries(s.outcomes).filter(([k]) => k !== '2xx' && k !== '503').reduce((m, [, v]) => m + v, 0), 0);
   const rssGrowth = end.rss - settled.rss;
   const heapGrowth = end.heap - settled.heap;
   // Bounded growth: within 20% (or 16 MiB) for RSS, 25% (or 8 MiB) for the heap after warm-up;
@@ -211,7 +214,13 @@ function report(samples: readonly Sample[], streams: readonly StreamResult[], ra
     { name: 'heap growth after warm-up', target: '≤ max(25%, 8 MiB)', value: `${fmt(heapGrowth, 1)} MiB (${fmt(settled.heap, 1)} → ${fmt(end.heap, 1)})`, pass: Number.isFinite(heapGrowth) ? heapGrowth <= Math.max(0.25 * settled.heap, 8) : null, source: 'ours' },
     { name: 'open file descriptors', target: 'max ≤ settled + 16', value: `${fmt(settled.fds, 0)} → max ${fmt(maxFds, 0)}`, pass: Number.isFinite(maxFds) && Number.isFinite(settled.fds) ? maxFds <= settled.fds + 16 : null, source: 'ours' },
     { name: 'event-loop delay p99 at the end', target: '≤ 2 × settled + 5 ms', value: `${fmt(settled.loop)} → ${fmt(end.loop)} ms`, pass: Number.isFinite(end.loop) ? end.loop <= 2 * settled.loop + 5 : null, source: 'ours' },
-    { name: 'failed requests', target: '0 (the guarded route retries its upstream’s 1% of 503s)', value: streams.map((s) => `${s.name}: ${failures(s)}`).join('; '), pass: worstFailures <= 0.001, source: 'ours' },
+    {
+      name: 'requests failed by the proxy (transport failures, its own errors)',
+      target: '0 (upstream 503s that survive the retry are passed on, not counted)',
+      value: `${proxyFailures} (${streams.map((s) => `${s.name}: ${failures(s)}`).join('; ')})`,
+      pass: proxyFailures === 0,
+      source: 'ours',
+    },
   ];
   const series = (label: string, pick: (s: Sample) => number | undefined): { label: string; points: { t: number; ms: number }[] } => ({
     label,
@@ -231,7 +240,7 @@ function report(samples: readonly Sample[], streams: readonly StreamResult[], ra
           ['event-loop delay max (ms)', '', fmt(window(samples, (s) => s.loopMaxMs, 0.1, 0.3)), fmt(window(samples, (s) => s.loopMaxMs, 0.8, 1)), fmt(Math.max(...samples.map((s) => s.loopMaxMs ?? 0))), ''],
           ...streams.map((s) => [`${s.name}: latency p50 / p99 / max (ms)`, '', '', `${fmt(s.latency.p50)} / ${fmt(s.latency.p99)} / ${fmt(s.latency.max)}`, '', `${s.completed} answered, failures: ${failures(s)}`]),
         ],
-        note: 'Sampled from /proc/PID (VmRSS, fd/) and /metrics (heap used, event-loop delay since the previous scrape). Medians over each window.',
+        note: 'Sampled from /proc/PID (VmRSS, fd/) and /metrics (heap used; event-loop delay since the previous scrape, measured by prom-client with a 10 ms timer, so an idle loop reads ~10.7 ms at p99). Medians over each window.',
       },
     ],
     charts: [
