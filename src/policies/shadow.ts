@@ -31,6 +31,9 @@ import { UpstreamRuntime, upstreamStateKey } from '../upstream/upstream.js';
 import { compareAnswers, IgnoreList, NoiseFilter, type CapturedAnswer } from './shadow-compare.js';
 
 export const SHADOW_MAX_IN_FLIGHT = 64;
+/** After this many shadow failures in a row, mirroring pauses for SHADOW_PAUSE_MS. */
+const SHADOW_FAILURES_TO_PAUSE = 5;
+const SHADOW_PAUSE_MS = 1_000;
 const COMPARE_BODY_LIMIT = 1024 * 1024;
 const DEFAULT_SHADOW_TIMEOUT_MS = 15_000;
 const DIFF_LOG_LINES_PER_MINUTE = 10;
@@ -47,6 +50,12 @@ class ShadowState {
   matched = 0;
   noiseProbes = 0;
   noiseSuppressed = 0;
+  /**
+   * A dead shadow costs a failed connect per mirrored request, CPU the primary pays for; after
+   * a run of failures the shadow is dropped outright for a while (as a breaker would).
+   */
+  consecutiveFailures = 0;
+  pausedUntil = 0;
   readonly noise = new NoiseFilter();
   #credit = 0;
   #noiseCredit = 0;
@@ -113,7 +122,7 @@ export function shadowLayer(route: RoutePolicy, deps: BuildDeps, status: StatusR
   return (next) =>
     function shadow(exchange: Exchange): Promise<ProxyResponse> {
       if (!state.sample(policy.ratio)) return next(exchange);
-      if (state.inFlight >= SHADOW_MAX_IN_FLIGHT) {
+      if (state.inFlight >= SHADOW_MAX_IN_FLIGHT || (state.pausedUntil > 0 && Date.now() < state.pausedUntil)) {
         mirror.count('dropped');
         return next(exchange);
       }
@@ -163,8 +172,15 @@ class Mirror {
     this.#state.inFlight += 1;
     this.count('sent');
     return this.#detached(this.#send, exchange, request).then(
-      (answer) => answer,
-      () => (this.count('failed'), undefined),
+      (answer) => {
+        this.#state.consecutiveFailures = 0;
+        return answer;
+      },
+      () => {
+        this.count('failed');
+        if (++this.#state.consecutiveFailures >= SHADOW_FAILURES_TO_PAUSE) this.#state.pausedUntil = Date.now() + SHADOW_PAUSE_MS;
+        return undefined;
+      },
     ).finally(() => {
       this.#state.inFlight -= 1;
     });

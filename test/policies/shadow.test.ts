@@ -98,6 +98,23 @@ t.test('the primary never depends on the shadow: slow and dead shadows', async (
   t.match(metrics, /outrider_shadow_requests_total\{route="s",result="failed"\} 1/);
 });
 
+t.test('a dead shadow is paused after a run of failures, so the primary stops paying for it', async (t) => {
+  const primary = await startUpstream();
+  const dead = await closedPort();
+  const proxy = await startSidecar(policy(primary.url, `http://127.0.0.1:${dead}`, '{ upstream: v2 }'));
+  t.teardown(async () => {
+    await proxy.close();
+    await primary.close();
+  });
+  for (let i = 0; i < 12; i++) {
+    t.equal((await send(proxy.url(), `/d${i}`)).status, 200);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const state = (await proxy.admin('/status')).json() as { routes: { shadow: { failed: number; dropped: number } }[] };
+  t.equal(state.routes[0]?.shadow.failed, 5, 'five failures in a row');
+  t.equal(state.routes[0]?.shadow.dropped, 7, 'then dropped without a connect attempt');
+});
+
 t.test('in-flight shadows are bounded: the rest are dropped, not queued', async (t) => {
   const primary = await startUpstream();
   const stuck = await startUpstream(delayed(3_000));
