@@ -20,7 +20,8 @@ import { LineCounter, parseDocument, type Document } from 'yaml';
 import { didYouMean, hintFor } from './did-you-mean.js';
 import { formatPath, SourceLocator, type PolicyPath, type SourcePosition } from './locate.js';
 import { isPlainObject, mergeRouteDefaults, normalizePolicy, parseHostPort, SCATTER_EXCLUDED_KEYS } from './normalize.js';
-import { ADDRESS_PATTERN, DEFAULTS, ENDPOINT_PATTERN, policyJsonSchema, type PolicyDocument } from './schema.js';
+import { ADDRESS_PATTERN, DEFAULTS, ENDPOINT_PATTERN } from './defaults.js';
+import type { PolicyDocument } from './schema.js';
 import type { LoadResult, PolicyIssue } from './types.js';
 import { DURATION_PATTERN, isDuration, parseDurationMs, POSITIVE_DURATION_PATTERN } from '../util/units.js';
 
@@ -146,21 +147,17 @@ function keyTextAt(text: string, offset: number): string {
 // Step 2: the schema, with Ajv's errors turned into plain language
 // =============================================================================================
 
-let compiled: ValidateFunction | undefined;
-
 /** Where `npm run build` writes the validator precompiled from the schema (write-schema.ts). */
 export const PRECOMPILED_VALIDATOR = './policy-validator.cjs';
 
 const requireHere = createRequire(import.meta.url);
 
 /**
- * Once per process: the validator precompiled at build time (saves compiling the schema, a
- * few hundred ms of start-up), or, running from src/ as the tests do, one compiled now.
+ * Once per process: the validator precompiled at build time, or, running from src/ as the
+ * tests do, one compiled now from the TypeBox schema. Loading the schema only in that case
+ * keeps TypeBox and the schema compile (a few hundred ms together) out of the sidecar's start.
  */
-function validator(): ValidateFunction {
-  compiled ??= precompiledValidator() ?? createPolicyAjv().compile(policyJsonSchema());
-  return compiled;
-}
+const validate: ValidateFunction = precompiledValidator() ?? (await compileFromSchema());
 
 function precompiledValidator(): ValidateFunction | undefined {
   try {
@@ -168,6 +165,11 @@ function precompiledValidator(): ValidateFunction | undefined {
   } catch {
     return undefined;
   }
+}
+
+async function compileFromSchema(): Promise<ValidateFunction> {
+  const { policyJsonSchema } = await import('./schema.js');
+  return createPolicyAjv().compile(policyJsonSchema());
 }
 
 /**
@@ -187,7 +189,6 @@ function schemaFindings(data: unknown): Finding[] {
     return [finding([], 'the file is empty; a policy needs at least version, listeners, upstreams and routes')];
   }
   if (!isPlainObject(data)) return [finding([], 'the policy must be a mapping with keys such as version, listeners, upstreams and routes')];
-  const validate = validator();
   if (validate(data)) return [];
   return collapseAlternatives(validate.errors ?? []).flatMap((error) => translate(error, data));
 }

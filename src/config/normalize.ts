@@ -8,7 +8,8 @@
  * bug, not user input, and throws.
  */
 import { parseDurationMs, parsePercentile, parseSizeBytes } from '../util/units.js';
-import { DEFAULTS, type DefaultsDocument, type PolicyDocument, type RouteDocument, type UpstreamDocument } from './schema.js';
+import { DEFAULTS } from './defaults.js';
+import type { DefaultsDocument, PolicyDocument, RouteDocument, UpstreamDocument } from './schema.js';
 import type {
   BulkheadPolicy,
   CircuitBreakerPolicy,
