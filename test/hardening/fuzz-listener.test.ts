@@ -133,8 +133,16 @@ const mutated = fc.tuple(fc.constantFrom(...SEEDS), fc.array(mutation, { minLeng
 const randomBytes = fc.uint8Array({ minLength: 1, maxLength: 300 }).map((a) => Buffer.from(a));
 const input = fc.oneof({ arbitrary: mutated, weight: 5 }, { arbitrary: randomBytes, weight: 1 });
 
+/** Request lines with a version, plus HTTP/0.9-style ones anywhere (method and target only), which also get an answer (a 400). */
+/**
+ * CI runs a fixed seed, so a red run is reproducible and never a roll of the dice; set
+ * FUZZ_SEED=random (or a number) to explore further.
+ */
+const FUZZ_SEED = process.env.FUZZ_SEED === 'random' ? {} : { seed: Number(process.env.FUZZ_SEED ?? 20261127) };
+
 function requestLines(bytes: Buffer): number {
-  return (bytes.toString('latin1').match(/HTTP\/\d/g) ?? []).length + (/^[A-Z]+ \/\S*\r?\n/.test(bytes.toString('latin1')) ? 1 : 0);
+  const text = bytes.toString('latin1');
+  return (text.match(/HTTP\/\d/g) ?? []).length + (text.match(/^[A-Z]+ \/\S*\r?$/gm) ?? []).length;
 }
 
 function checkReply(bytes: Buffer, reply: RawExchange): void {
@@ -175,7 +183,7 @@ t.test('mutated and random requests: well-formed answers only, the upstream neve
       await healthy(batch);
       return true;
     }),
-    { numRuns: 15, interruptAfterTimeLimit: 15_000, markInterruptAsFailure: false },
+    { numRuns: 15, interruptAfterTimeLimit: 15_000, markInterruptAsFailure: false, ...FUZZ_SEED },
   );
   t.ok(inputs >= 50, `${inputs} inputs sent`);
   t.equal(upstreamParseErrors, 0, `the upstream could parse all ${upstreamRequests} requests it was sent ${upstreamErrorCodes.join(', ')}`);

@@ -12,7 +12,9 @@ import { loadPolicyText } from '../../src/config/load.js';
 
 const FILE = 'fuzz.yaml';
 const VALID = readFileSync(new URL('../../config/outrider.yaml', import.meta.url), 'utf8');
-const PARAMS = { numRuns: 300, interruptAfterTimeLimit: 5_000, markInterruptAsFailure: false } as const;
+/** A fixed seed in CI (reproducible); FUZZ_SEED=random or a number to explore further. */
+const FUZZ_SEED = process.env.FUZZ_SEED === 'random' ? {} : { seed: Number(process.env.FUZZ_SEED ?? 20261127) };
+const PARAMS = { numRuns: 300, interruptAfterTimeLimit: 5_000, markInterruptAsFailure: false, ...FUZZ_SEED } as const;
 
 /** The property: loads, or every issue is located inside the text; never throws. */
 function loadsOrLocates(text: string): boolean {
