@@ -344,9 +344,9 @@ function screen(req: IncomingMessage, limits: ListenerLimits, listener: string):
     }
   }
   if (headers.host === undefined && req.httpVersionMinor === 1) return new OutriderError('bad-request', 'HTTP/1.1 request without Host', { listener });
-  const hops = headers[HOPS_HEADER];
-  if (hops !== undefined && hopCount(hops as string) >= MAX_HOPS) {
-    return new OutriderError('loop-detected', `request has passed Outrider ${hopCount(hops as string)} times already (${HOPS_HEADER}): a routing loop?`, {
+  const hops = hopCount(headers[HOPS_HEADER] as string | undefined);
+  if (hops >= MAX_HOPS) {
+    return new OutriderError('loop-detected', `request has passed Outrider ${hops} times already (${HOPS_HEADER}): a routing loop?`, {
       listener,
     });
   }

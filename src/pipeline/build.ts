@@ -52,13 +52,13 @@ type LayerFactory = (route: RoutePolicy, deps: BuildDeps, status: StatusRegistra
 /** One entry per pattern that has landed; LAYER_ORDER decides where each sits. */
 const LAYER_FACTORIES: { readonly [K in LayerName]?: LayerFactory } = {
   observe: (route, deps) => observeLayer(route.name, { ...deps, upstreamLabel: upstreamLabel(route) }),
-  timeout: (route) => timeoutLayer(route),
-  bulkhead: (route, deps, status) => bulkheadLayer(route, deps, status),
-  circuitBreaker: (route, deps, status) => circuitBreakerLayer(route, deps, status),
+  timeout: timeoutLayer,
+  bulkhead: bulkheadLayer,
   shadow: shadowLayer,
   retry: retryLayer,
   hedge: hedgeLayer,
-  perTryTimeout: (route) => perTryTimeoutLayer(route),
+  circuitBreaker: circuitBreakerLayer,
+  perTryTimeout: perTryTimeoutLayer,
 };
 
 /** The route keys each layer enforces, to report configured-but-not-enforced patterns. */
