@@ -7,6 +7,7 @@
 export const ERROR_STATUS = {
   'no-route': 404,
   'bad-request': 400,
+  'connect-refused': 403,
   'request-timeout': 408,
   'request-too-large': 413,
   'uri-too-long': 414,

@@ -5,6 +5,8 @@
  * through a narrow view and changes nothing.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { adoptSocket } from '../http/raw-socket.js';
 import type { HostPort } from '../config/types.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -28,6 +30,8 @@ export class AdminServer {
       route(req, res, view, metrics).catch((err: unknown) => sendJson(res, 500, { error: String(err) }));
     });
     this.#server.maxConnections = ADMIN_MAX_CONNECTIONS;
+    // Whatever a client sends here, its socket errors are its own (node destroys CONNECT sockets unheard).
+    this.#server.on('connection', (socket: Socket) => adoptSocket(socket));
   }
 
   async start(): Promise<void> {

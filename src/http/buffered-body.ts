@@ -2,14 +2,14 @@
 import type { BodySink, ResponseBody } from '../pipeline/layer.js';
 
 export class BufferedBody implements ResponseBody {
-  readonly #bytes: Buffer;
+  readonly bytes: Buffer;
 
   constructor(bytes: Buffer) {
-    this.#bytes = bytes;
+    this.bytes = bytes;
   }
 
   pipeTo(sink: BodySink): void {
-    if (this.#bytes.length > 0) sink.write(this.#bytes);
+    if (this.bytes.length > 0) sink.write(this.bytes);
     sink.end();
   }
 

@@ -12,7 +12,7 @@ export function toOutriderError(err: unknown, route?: string, upstream?: string)
   return isOutriderError(err) ? err : classifyUpstreamError(err, { route, upstream });
 }
 
-export function errorResponse(err: OutriderError): ProxyResponse {
+export function errorResponse(err: OutriderError): ProxyResponse & { readonly body: BufferedBody } {
   const { route, upstream, listener, retryAfterSeconds, details } = err.context;
   const body = Buffer.from(
     JSON.stringify({ error: err.code, route: route ?? null, upstream: upstream ?? null, listener, message: err.message, ...details }),

@@ -5,17 +5,18 @@
  * started with. On drain it stops accepting, lets in-flight requests finish, and closes the
  * rest when the drain timeout passes.
  */
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { ListenerPolicy } from '../config/types.js';
-import { ERROR_STATUS, OutriderError, type ErrorCode } from '../errors.js';
+import { OutriderError, type ErrorCode } from '../errors.js';
 import { AttemptLedger } from '../pipeline/exchange.js';
 import { CancelScope, Cancelled } from '../pipeline/signal.js';
 import { NO_ROUTE, type BodySink, type Exchange, type Handler, type ProxyRequest, type ProxyResponse, type ResponseBody } from '../pipeline/layer.js';
 import type { RouteRuntime } from '../pipeline/build.js';
 import { hostWithoutPort, type RouteTable } from '../routing/route-table.js';
 import { errorResponse } from './error-response.js';
+import { adoptSocket, writeRefusal } from './raw-socket.js';
 import { hopCount, HOPS_HEADER, MAX_HOPS, newRequestId, upstreamRequestHeaders } from './headers.js';
 
 export interface ListenerRoutes {
@@ -110,14 +111,15 @@ export class Listener {
     this.#server.maxHeadersCount = limits.maxHeaders + 1;
     this.#server.maxConnections = limits.maxConnections;
     this.#server.on('drop', () => this.#hooks.onConnectionDropped?.(this.name));
+    this.#server.on('connection', (socket: Socket) => adoptSocket(socket));
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      const code = rejectMalformed(err, socket);
+      const code = rejectMalformed(err, socket, this.name);
       if (code !== undefined) this.#hooks.onClientError?.(this.name, code);
     });
-    // CONNECT is for tunnels, which a sidecar does not make; node would drop it without a word.
-    this.#server.on('connect', (_req: IncomingMessage, socket: Socket) => {
-      writeRefusal(socket, 'bad-request', 'CONNECT tunnels are not supported');
-      this.#hooks.onClientError?.(this.name, 'bad-request');
+    // CONNECT asks for a tunnel; none is allowed on this listener (node would drop it without a word).
+    this.#server.on('connect', (req: IncomingMessage, socket: Socket) => {
+      writeRefusal(socket, new OutriderError('connect-refused', `CONNECT ${req.url ?? ''} is not allowed on listener ${this.name}`, { listener: this.name }));
+      this.#hooks.onClientError?.(this.name, 'connect-refused');
     });
   }
 
@@ -389,7 +391,7 @@ function hasBody(req: IncomingMessage): boolean {
  * request on this connection is still being answered (pipelining), where a 400 written now
  * would be read as that earlier request's answer: a response desync.
  */
-function rejectMalformed(err: NodeJS.ErrnoException, socket: Socket): ErrorCode | undefined {
+function rejectMalformed(err: NodeJS.ErrnoException, socket: Socket, listener: string): ErrorCode | undefined {
   // node:http's own field: the response being written on this connection, if any.
   const answering = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
   // A request still arriving is the one whose bytes broke; a complete one is an earlier request.
@@ -400,24 +402,8 @@ function rejectMalformed(err: NodeJS.ErrnoException, socket: Socket): ErrorCode 
   }
   const code: ErrorCode =
     err.code === 'HPE_HEADER_OVERFLOW' ? 'headers-too-large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'bad-request';
-  writeRefusal(socket, code, err.code ?? 'malformed request');
+  writeRefusal(socket, new OutriderError(code, err.code ?? 'malformed request', { listener }));
   return code;
-}
-
-/** How long a refused connection may stay half-closed before it is cut (a client that never closes). */
-const REFUSAL_LINGER_MS = 1000;
-
-/** A JSON error answer written straight to a connection that node:http will not answer, then close. */
-function writeRefusal(socket: Socket, code: ErrorCode, message: string): void {
-  const status = ERROR_STATUS[code];
-  const body = JSON.stringify({ error: code, route: null, upstream: null, message });
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\nx-outrider-error: ${code}\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
-  );
-  const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
-  timer.unref();
-  socket.once('close', () => clearTimeout(timer));
 }
 
 function delay(ms: number): Promise<void> {

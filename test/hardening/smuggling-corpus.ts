@@ -46,5 +46,4 @@ export const SMUGGLING: readonly [string, string][] = [
   ['HTTP/2 preface on an HTTP/1 listener', `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`],
   ['HTTP/1.1 without Host', `GET / HTTP/1.1\r\n\r\n`],
   ['two Host fields', `GET / HTTP/1.1\r\nHost: app\r\nHost: evil\r\n\r\n`],
-  ['CONNECT (no tunnels)', `CONNECT app:443 HTTP/1.1\r\nHost: app:443\r\n\r\n`],
 ];
