@@ -20,9 +20,9 @@ export const DEFAULTS = {
   drainTimeout: '20s',
   replayBodyLimit: '1MiB',
   accessLog: 'stdout',
-  upstream: { balance: 'round-robin', connections: 128, connectTimeout: '1s' },
+  upstream: { balance: 'round-robin', connections: 128, connectTimeout: '1s', idleTimeout: '4s', maxResponseHeaderSize: '64KiB' },
   outlier: { consecutiveFailures: 5, ejectFor: '30s', maxEjectedPercent: 50 },
-  route: { timeout: '15s' },
+  route: { timeout: '15s', idleTimeout: '5m' },
   retry: {
     attempts: 2,
     on: ['connect-failure', 'reset', 502, 503, 504],

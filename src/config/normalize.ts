@@ -124,6 +124,8 @@ function normalizeUpstream(name: string, upstream: UpstreamDocument): UpstreamPo
     balance: upstream.balance ?? DEFAULTS.upstream.balance,
     connections: upstream.connections ?? DEFAULTS.upstream.connections,
     connectTimeoutMs: parseDurationMs(upstream.connectTimeout ?? DEFAULTS.upstream.connectTimeout),
+    idleTimeoutMs: parseDurationMs(upstream.idleTimeout ?? DEFAULTS.upstream.idleTimeout),
+    maxResponseHeaderBytes: parseSizeBytes(upstream.maxResponseHeaderSize ?? DEFAULTS.upstream.maxResponseHeaderSize),
     outlier:
       outlier === undefined
         ? undefined
@@ -148,6 +150,7 @@ function normalizeRoute(route: RouteDocument, index: number): RoutePolicy {
     match: normalizeMatch(route.match ?? {}),
     upstream: scatter === undefined ? route.upstream : undefined,
     timeoutMs: parseDurationMs(route.timeout ?? DEFAULTS.route.timeout),
+    idleTimeoutMs: parseDurationMs(route.idleTimeout ?? DEFAULTS.route.idleTimeout),
     retry: scatter === undefined ? optional(route.retry, normalizeRetry) : undefined,
     hedge: scatter === undefined ? optional(route.hedge, normalizeHedge) : undefined,
     circuitBreaker: optional(route.circuitBreaker, normalizeCircuitBreaker),

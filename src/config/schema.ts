@@ -171,6 +171,15 @@ const Upstream = Strict(
     ),
     connections: Type.Optional(Count(1, { description: 'Keep-alive connection pool size per endpoint.', default: DEFAULTS.upstream.connections })),
     connectTimeout: Type.Optional(PositiveDuration({ description: 'How long establishing a TCP connection may take.', default: DEFAULTS.upstream.connectTimeout })),
+    idleTimeout: Type.Optional(
+      PositiveDuration({
+        description: 'How long an idle pooled connection is kept. Set it below the app server\'s own keep-alive timeout.',
+        default: DEFAULTS.upstream.idleTimeout,
+      }),
+    ),
+    maxResponseHeaderSize: Type.Optional(
+      Size({ description: 'Largest response header block accepted from this upstream; more is 502 upstream-reset.', default: DEFAULTS.upstream.maxResponseHeaderSize }),
+    ),
     outlier: Type.Optional(Outlier),
   },
   { description: 'A named set of endpoints that routes send requests to.' },
@@ -427,7 +436,16 @@ function policyBlocks() {
   return {
     upstream: Type.Optional(Reference('The upstream that receives the requests.')),
     timeout: Type.Optional(
-      Duration({ description: 'Deadline of the whole exchange, retries and hedges included (504 timeout). 0s: no deadline.', default: DEFAULTS.route.timeout }),
+      Duration({
+        description: 'Deadline of the exchange, counted from the end of the request body; bounds every try, wait and hedge and the response body (504 timeout). 0s: no deadline (streams).',
+        default: DEFAULTS.route.timeout,
+      }),
+    ),
+    idleTimeout: Type.Optional(
+      Duration({
+        description: 'No bytes either way for this long ends the exchange: 408/504 before the response headers, a reset after them. 0s: never.',
+        default: DEFAULTS.route.idleTimeout,
+      }),
     ),
     retry: Type.Optional(Retry),
     hedge: Type.Optional(Hedge),

@@ -56,6 +56,10 @@ export interface UpstreamPolicy {
   readonly balance: BalanceAlgorithm;
   readonly connections: number;
   readonly connectTimeoutMs: number;
+  /** How long an idle pooled connection is kept (undici keepAliveTimeout, and the cap on a server's Keep-Alive hint). */
+  readonly idleTimeoutMs: number;
+  /** Largest response header block accepted from this upstream; more is 502 upstream-reset. */
+  readonly maxResponseHeaderBytes: number;
   readonly outlier: OutlierPolicy | undefined;
 }
 
@@ -150,8 +154,10 @@ export interface RoutePolicy {
   readonly match: RouteMatch;
   /** Undefined only on a scatter-gather route. */
   readonly upstream: string | undefined;
-  /** 0 means no deadline. */
+  /** Counted from the end of the request body; 0 means no deadline. */
   readonly timeoutMs: number;
+  /** No bytes either way for this long ends the exchange; 0 means never. */
+  readonly idleTimeoutMs: number;
   readonly retry: RetryPolicy | undefined;
   readonly hedge: HedgePolicy | undefined;
   readonly circuitBreaker: CircuitBreakerPolicy | undefined;

@@ -58,6 +58,12 @@ export interface ListenerLimits {
   readonly requestTimeoutMs: number;
   /** An idle keep-alive connection is closed after this. */
   readonly keepAliveTimeoutMs: number;
+  /**
+   * Response bytes kept for a client that reads slower than the upstream sends. Within it the
+   * upstream connection is released as soon as the upstream is done (a slow reader cannot
+   * hold it); past it the upstream is paused and the route's idleTimeout applies.
+   */
+  readonly clientBufferBytes: number;
 }
 
 export const LISTENER_LIMITS: ListenerLimits = Object.freeze({
@@ -69,6 +75,7 @@ export const LISTENER_LIMITS: ListenerLimits = Object.freeze({
   requestTimeoutMs: 300_000,
   // Longer than typical client pools' idle time, so the app never reuses a socket we closed.
   keepAliveTimeoutMs: 65_000,
+  clientBufferBytes: 256 * 1024,
 });
 
 function serverOptions(limits: ListenerLimits) {
@@ -221,7 +228,7 @@ export class Listener {
     }
     if (this.#draining || close) response.headers.push('connection', 'close');
     res.writeHead(response.status, response.headers);
-    response.body.pipeTo(new ClientSink(res, response.body));
+    response.body.pipeTo(new ClientSink(res, response.body, this.#limits.clientBufferBytes));
   }
 
   /** A bug: the observe layer answers every expected error. Answer 502 and report it. */
@@ -245,24 +252,31 @@ export class Listener {
   }
 }
 
-/** Streams a response body into the client connection, pausing the source when it is full. */
+/**
+ * Streams a response body into the client connection. It keeps taking bytes while less than
+ * `bufferBytes` wait to be sent, so a slow reader does not hold the upstream connection for a
+ * response that fits (nginx's proxy buffers); past that it pauses the source until the client
+ * has read everything queued ('drain').
+ */
 class ClientSink implements BodySink {
   readonly #res: ServerResponse;
   readonly #body: ResponseBody;
+  readonly #bufferBytes: number;
   #waitingForDrain = false;
 
-  constructor(res: ServerResponse, body: ResponseBody) {
+  constructor(res: ServerResponse, body: ResponseBody, bufferBytes: number) {
     this.#res = res;
     this.#body = body;
+    this.#bufferBytes = bufferBytes;
   }
 
   write(chunk: Buffer): boolean {
-    const more = this.#res.write(chunk);
-    if (!more && !this.#waitingForDrain) {
+    if (this.#res.write(chunk) || this.#res.writableLength < this.#bufferBytes) return true;
+    if (!this.#waitingForDrain) {
       this.#waitingForDrain = true;
       this.#res.once('drain', this.#onDrain);
     }
-    return more;
+    return false;
   }
 
   end(): void {

@@ -50,9 +50,9 @@ export function observeLayer(routeName: string | null, deps: ObserveDeps): Layer
 
 function rescue(exchange: Exchange, routeName: string | null, deps: ObserveDeps, err: unknown): ProxyResponse {
   const error = toOutriderError(err, routeName ?? undefined, exchange.ledger.upstream);
-  // The outermost signal is the client's own: aborted means the client went away, and the
-  // listener has already recorded 499 client-closed. The cancelled work is no upstream's error.
-  if (exchange.signal.aborted && err instanceof Cancelled) return errorResponse(error);
+  // Work stopped on purpose: the client went away (the listener records 499 client-closed) or
+  // broke off its body. Nobody reads this answer, and it is no upstream's error.
+  if (err instanceof Cancelled) return errorResponse(error);
   exchange.ledger.errorCode = error.code;
   deps.metrics.errors.labels(routeName ?? '', error.code).inc();
   return errorResponse(error);

@@ -20,6 +20,7 @@ import { timeoutLayer } from '../policies/timeout.js';
 import type { StateRegistry } from '../state/registry.js';
 import { forwardTerminal } from '../upstream/forward.js';
 import type { UpstreamRuntime } from '../upstream/upstream.js';
+import { bufferBodyLayer } from './buffer-body.js';
 import type { Handler, Layer, RouteInfo } from './layer.js';
 import { LAYER_ORDER, type LayerName, type TerminalName } from './order.js';
 
@@ -52,7 +53,8 @@ type LayerFactory = (route: RoutePolicy, deps: BuildDeps, status: StatusRegistra
 /** One entry per pattern that has landed; LAYER_ORDER decides where each sits. */
 const LAYER_FACTORIES: { readonly [K in LayerName]?: LayerFactory } = {
   observe: (route, deps) => observeLayer(route.name, { ...deps, upstreamLabel: upstreamLabel(route) }),
-  timeout: timeoutLayer,
+  timeout: (route) => timeoutLayer(route),
+  bufferBody: (_route, deps) => bufferBodyLayer(deps.policy.replayBodyLimitBytes),
   bulkhead: bulkheadLayer,
   shadow: shadowLayer,
   retry: retryLayer,

@@ -14,7 +14,7 @@ export class AttemptLedger {
   inFlight = 0;
   /** Tries allowed in all (retry.attempts), shared by retry and hedge; unbounded without retry. */
   maxTries = Infinity;
-  /** When the route timeout fires (performance.now() ms), so waits can tell if they are pointless. */
+  /** When the route timeout fires (performance.now() ms), so waits can tell if they are pointless; Infinity until the request body is in. */
   deadline = Infinity;
   /** True when the winning response came from a hedge copy. */
   hedged = false;
@@ -35,6 +35,11 @@ export class AttemptLedger {
 
   constructor(startedAt: number) {
     this.startedAt = startedAt;
+  }
+
+  /** True once the response has been fully written or the client went away. */
+  get finished(): boolean {
+    return this.#finished;
   }
 
   /** Run `fn` once when the response has been fully written or the client went away. */

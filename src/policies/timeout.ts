@@ -1,36 +1,64 @@
 /**
- * timeout: bounds the whole exchange (queueing, every try, backoff and hedges) with the
- * route's `timeout`. When the deadline passes it aborts the signal that every inner layer and
- * try listens to, so the work is really cancelled (not merely raced), and the client gets
- * 504 `timeout`. The deadline stays armed while the body streams: a body still arriving at
- * the deadline is cut, as Envoy's route timeout does. `timeout: 0s` disables it.
+ * timeout and idleTimeout, the route's two clocks (traffic.md, Routes):
+ *
+ * - `timeout` is a deadline counted from the end of the request body (Envoy's meaning), so a
+ *   slow upload does not count against it. It bounds queueing, every try, backoff, hedges and
+ *   the response body; when it passes, the signal every inner layer and try listens to is
+ *   aborted, so the work is really cancelled, and the client gets 504 `timeout` (or, once the
+ *   headers are out, a cut connection). `0s` disables it: streams rely on idleTimeout.
+ * - `idleTimeout` ends an exchange that moved no bytes either way for that long: 408
+ *   `request-timeout` while the request body is still due, 504 `timeout` while waiting for the
+ *   answer, a reset once the answer has begun. It watches the client connection's byte
+ *   counters, so it costs nothing per chunk.
  */
-import { performance } from 'node:perf_hooks';
 import { OutriderError } from '../errors.js';
 import { withSignal } from '../pipeline/exchange.js';
+import { IdleWatch } from '../pipeline/idle-watch.js';
 import { CancelScope } from '../pipeline/signal.js';
 import type { Exchange, Layer } from '../pipeline/layer.js';
 import type { RoutePolicy } from '../config/types.js';
+import { systemClock, type Clock } from '../util/clock.js';
 
-export function timeoutLayer(policy: RoutePolicy): Layer | undefined {
-  const timeoutMs = policy.timeoutMs;
-  if (timeoutMs <= 0) return undefined;
+export function timeoutLayer(policy: RoutePolicy, clock: Clock = systemClock): Layer | undefined {
+  const { timeoutMs, idleTimeoutMs } = policy;
+  if (timeoutMs <= 0 && idleTimeoutMs <= 0) return undefined;
   return (next) =>
     function timeout(exchange: Exchange) {
-      const { scope: deadline, release } = CancelScope.linkedTo(exchange.signal);
-      exchange.ledger.deadline = performance.now() + timeoutMs;
-      const timer = setTimeout(() => {
-        deadline.abort(
-          new OutriderError('timeout', `route ${policy.name} timed out after ${timeoutMs} ms`, {
-            route: policy.name,
-            upstream: exchange.ledger.upstream,
-          }),
-        );
-      }, timeoutMs);
-      exchange.ledger.onFinish(() => {
-        clearTimeout(timer);
+      const { scope, release } = CancelScope.linkedTo(exchange.signal);
+      const { ledger, request } = exchange;
+      const context = () => ({ route: policy.name, upstream: ledger.upstream });
+      let deadline: NodeJS.Timeout | undefined;
+      const armDeadline = (): void => {
+        if (deadline !== undefined || ledger.finished) return;
+        ledger.deadline = clock.now() + timeoutMs;
+        deadline = clock.setTimeout(() => {
+          scope.abort(new OutriderError('timeout', `route ${policy.name} timed out after ${timeoutMs} ms`, context()));
+        }, timeoutMs);
+      };
+      if (timeoutMs > 0) {
+        const incoming = request.incoming;
+        if (request.body === null || Buffer.isBuffer(request.body) || incoming.readableEnded) armDeadline();
+        else incoming.once('end', armDeadline);
+      }
+      const idle =
+        idleTimeoutMs <= 0
+          ? undefined
+          : new IdleWatch(clock, idleTimeoutMs, connectionBytes(exchange), () => {
+              const bodyDue = request.body !== null && !request.incoming.complete;
+              const message = `route ${policy.name}: no bytes either way for ${idleTimeoutMs} ms (idleTimeout)`;
+              scope.abort(new OutriderError(bodyDue ? 'request-timeout' : 'timeout', message, context()));
+            });
+      ledger.onFinish(() => {
+        clearTimeout(deadline);
+        idle?.stop();
         release();
       });
-      return next(withSignal(exchange, deadline));
+      return next(withSignal(exchange, scope));
     };
+}
+
+/** Bytes read from and written to the client connection so far: what "idle" is measured on. */
+function connectionBytes(exchange: Exchange): () => number {
+  const socket = exchange.request.incoming.socket;
+  return () => socket.bytesRead + socket.bytesWritten;
 }

@@ -35,7 +35,12 @@ export class Endpoint implements OutlierTracked {
       // Deadlines are the route's (timeout, perTryTimeout); undici's own would race them.
       headersTimeout: 0,
       bodyTimeout: 0,
-      keepAliveTimeout: 4_000,
+      // An app server that closes idle connections sooner than we reuse them turns the next
+      // request on such a connection into a reset; idleTimeout below its timeout avoids it.
+      keepAliveTimeout: policy.idleTimeoutMs,
+      // A server's Keep-Alive hint may shorten the idle time, never lengthen it past ours.
+      keepAliveMaxTimeout: policy.idleTimeoutMs,
+      maxHeaderSize: policy.maxResponseHeaderBytes,
       pipelining: 1,
     });
   }
@@ -113,5 +118,5 @@ export class UpstreamRuntime {
 
 /** Settings that, when changed by a reload, require new pools. */
 export function upstreamStateKey(policy: UpstreamPolicy): string {
-  return `upstream:${policy.name}:${JSON.stringify([policy.endpoints, policy.balance, policy.connections, policy.connectTimeoutMs, policy.outlier])}`;
+  return `upstream:${policy.name}:${JSON.stringify([policy.endpoints, policy.balance, policy.connections, policy.connectTimeoutMs, policy.idleTimeoutMs, policy.maxResponseHeaderBytes, policy.outlier])}`;
 }

@@ -44,6 +44,8 @@ const cases: KeyCase[] = [
   { path: ['upstreams', 'catalog', 'balance'], valid: ['round-robin', 'least-request', 'random'], invalid: [['least-requests', 'upstreams.catalog.balance: must be one of round-robin, least-request or random (did you mean "least-request"?)']] },
   { path: ['upstreams', 'catalog', 'connections'], valid: [1, 1000], invalid: [[0, 'upstreams.catalog.connections: must be >= 1'], [1.5, 'upstreams.catalog.connections: must be a whole number']] },
   { path: ['upstreams', 'catalog', 'connectTimeout'], valid: ['250ms', '5s'], invalid: [['0s', `upstreams.catalog.connectTimeout: ${POSITIVE}`]] },
+  { path: ['upstreams', 'catalog', 'idleTimeout'], valid: ['500ms', '4s', '1m'], invalid: [['0s', `upstreams.catalog.idleTimeout: ${POSITIVE}`], [4, `upstreams.catalog.idleTimeout: ${POSITIVE} (add a unit: "4s" or "4ms")`]] },
+  { path: ['upstreams', 'catalog', 'maxResponseHeaderSize'], valid: ['16KiB', '64KiB', '1MiB'], invalid: [['64KB', 'upstreams.catalog.maxResponseHeaderSize: must be a size such as 512B, 64KiB or 1MiB']] },
   { path: ['upstreams', 'catalog', 'outlier', 'consecutiveFailures'], valid: [1, 10], invalid: [[0, 'upstreams.catalog.outlier.consecutiveFailures: must be >= 1']] },
   { path: ['upstreams', 'catalog', 'outlier', 'ejectFor'], valid: ['30s', '100ms'], invalid: [['0ms', `upstreams.catalog.outlier.ejectFor: ${POSITIVE}`]] },
   { path: ['upstreams', 'catalog', 'outlier', 'maxEjectedPercent'], valid: [0, 50, 100, 12.5], invalid: [[101, 'upstreams.catalog.outlier.maxEjectedPercent: must be <= 100'], [-1, 'upstreams.catalog.outlier.maxEjectedPercent: must be >= 0']] },
@@ -53,6 +55,7 @@ const cases: KeyCase[] = [
   { path: [...R, 'listener'], valid: ['outbound', undefined], invalid: [['outbond', 'routes[0].listener: unknown listener "outbond" (did you mean "outbound"?); defined: outbound'], ['', 'routes[0].listener: must not be empty']] },
   { path: [...R, 'upstream'], valid: ['catalog-v2'], invalid: [['catalgo', 'routes[0].upstream: unknown upstream "catalgo" (did you mean "catalog"?); defined: catalog, catalog-v2, search'], [undefined, 'routes[0]: missing "upstream" (every route needs one, given here or in defaults, unless it has scatterGather)']] },
   { path: [...R, 'timeout'], valid: ['0s', '2s', '100ms'], invalid: [['2', `routes[0].timeout: ${DURATION}`]] },
+  { path: [...R, 'idleTimeout'], valid: ['0s', '30s', '5m'], invalid: [['5 m', `routes[0].idleTimeout: ${DURATION}`]] },
   { path: [...R, 'match'], valid: [{}, undefined], invalid: [['/', 'routes[0].match: must be a mapping (key: value)']] },
   { path: [...R, 'match', 'host'], valid: ['catalog', 'Catalog.default.svc', '10.0.0.1', '[::1]'], invalid: [['catalog:8080', 'routes[0].match.host: must be a host name without a port, such as catalog']] },
   { path: [...R, 'match'], valid: [{ path: '/exact' }, { pathPrefix: '/' }, { pathRegex: '^/items/[0-9]+$' }], invalid: [

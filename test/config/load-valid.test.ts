@@ -45,6 +45,8 @@ t.test('the contract example loads (config/examples/contract-example.yaml)', asy
     balance: 'least-request',
     connections: 128,
     connectTimeoutMs: 1000,
+    idleTimeoutMs: 4000,
+    maxResponseHeaderBytes: 65536,
     outlier: { consecutiveFailures: 5, ejectForMs: 30_000, maxEjectedRatio: 0.5 },
   });
   t.same(
@@ -129,6 +131,8 @@ t.test('built-in defaults fill every omitted key', async (t) => {
     balance: 'round-robin',
     connections: 128,
     connectTimeoutMs: 1000,
+    idleTimeoutMs: 4000,
+    maxResponseHeaderBytes: 65536,
     outlier: undefined,
   });
   t.same(policy.routes[0], {
@@ -138,6 +142,7 @@ t.test('built-in defaults fill every omitted key', async (t) => {
     match: { host: undefined, path: undefined, pathPrefix: undefined, pathRegex: undefined, methods: undefined, headers: undefined },
     upstream: 'app',
     timeoutMs: 15_000,
+    idleTimeoutMs: 300_000,
     retry: undefined,
     hedge: undefined,
     circuitBreaker: undefined,

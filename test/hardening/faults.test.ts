@@ -94,6 +94,7 @@ routes:
   - { name: raw-retry, match: { pathPrefix: /raw-retry }, upstream: raw, timeout: 2s, retry: { attempts: 2, on: [reset], backoff: { base: 1ms, max: 2ms } } }
   - { name: raw, match: { pathPrefix: /raw }, upstream: raw, timeout: 2s }
   - { name: hole, match: { pathPrefix: /hole }, upstream: hole, timeout: 300ms }
+  - { name: slow-upload, match: { pathPrefix: /slow-upload }, upstream: slow, timeout: 1s, idleTimeout: 300ms }
   - { name: slow, match: { pathPrefix: /slow }, upstream: slow, timeout: 1s }
   - { name: dead, match: { pathPrefix: /dead }, upstream: dead }
   - { name: dns, match: { pathPrefix: /dns }, upstream: dns }
@@ -252,34 +253,53 @@ t.test('slow trickles both ways', async (t) => {
   t.equal(cut, 'cut', 'the client connection is cut at the route timeout');
   await until(() => upstreamClosed, 'the upstream to see its request closed');
 
-  // A client that trickles its request body: the route timeout answers 504 and the upstream
-  // request (which was streaming that body) is aborted.
-  const held = holding();
-  slow.behave(held.behaviour);
+  // A client that trickles its request body for longer than the route timeout: the body is
+  // received in full before anything goes upstream, and the timeout only starts then.
+  slow.behave((_req, res, body) => res.end(`got ${body.length}`));
   const arrivedBefore = slow.arrived;
-  const status = await alongside(
-    t,
-    'slow request body',
-    () =>
-      new Promise<number>((resolve, reject) => {
-        const req = httpRequest(
-          { host: '127.0.0.1', port: new URL(proxy.url()).port, method: 'POST', path: '/slow/upload', headers: { 'content-length': '1000' }, agent: false },
-          (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-            req.destroy();
-          },
-        );
-        req.on('error', reject);
-        const timer = setInterval(() => req.write('x'), 100);
-        req.on('close', () => clearInterval(timer));
-      }),
+  let arrivedWhileTrickling = 0;
+  const trickled15 = await alongside(t, 'slow request body', () =>
+    upload('/slow-upload/ok', 15, 100, (sent) => {
+      if (sent < 15) arrivedWhileTrickling = Math.max(arrivedWhileTrickling, slow.arrived - arrivedBefore);
+    }),
   );
-  t.equal(status, 504, 'the trickling upload gets 504 at the route timeout');
-  t.ok(slow.arrived > arrivedBefore, 'the upstream had started receiving it (streamed)');
-  t.equal(held.count, 0, 'and no longer holds it');
+  t.equal(trickled15.status, 200, 'a 1.5 s upload under a 1 s route timeout is answered (the timeout counts from the end of the body)');
+  t.equal(trickled15.body, 'got 15', 'with the whole body');
+  t.equal(arrivedWhileTrickling, 0, 'the upstream saw nothing while the body trickled in');
+
+  // A client that stops sending its body half-way: idleTimeout answers 408 and nothing went upstream.
+  const stalled = await alongside(t, 'stalled request body', () => upload('/slow-upload/stalled', 5, 20, () => undefined, 1000));
+  t.equal(stalled.status, 408, 'a body that stalls gets 408 at the idle timeout');
+  t.equal(stalled.headers['x-outrider-error'], 'request-timeout');
+  t.notOk(slow.requests.some((r) => r.url === '/slow-upload/stalled'), 'the upstream never saw it');
   await inFlightIsZero();
 });
+
+/** POST `pieces` bytes one every `everyMs`, declaring `declared` bytes (more than sent: a stall). */
+function upload(path: string, pieces: number, everyMs: number, onPiece: (sent: number) => void, declared = pieces): Promise<Reply> {
+  return new Promise<Reply>((resolve, reject) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port: new URL(proxy.url()).port, method: 'POST', path, headers: { 'content-length': String(declared) }, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString();
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: <T,>() => JSON.parse(body) as T });
+          req.destroy();
+        });
+      },
+    );
+    req.on('error', reject);
+    let sent = 0;
+    const timer = setInterval(() => {
+      req.write('x');
+      onPiece(++sent);
+      if (sent === pieces) clearInterval(timer);
+    }, everyMs);
+    req.on('close', () => clearInterval(timer));
+  });
+}
 
 t.test('a client that goes away aborts its upstream request; nothing leaks', async (t) => {
   const held = holding();

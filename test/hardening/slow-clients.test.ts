@@ -26,6 +26,7 @@ t.test('the production limits are the documented ones', async (t) => {
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 300_000,
       keepAliveTimeoutMs: 65_000,
+      clientBufferBytes: 262144,
     },
   );
 });

@@ -28,7 +28,7 @@ t.test('a route with bulkhead and circuitBreaker lists them on /status in LAYER_
     routes: { name: string; layers: string[]; notEnforced: string[]; circuitBreaker?: { state: string }; bulkhead?: { maxConcurrent: number } }[];
   };
   const route = status.routes[0];
-  t.same(route?.layers, ['observe', 'timeout', 'bulkhead', 'retry', 'circuitBreaker', 'forward']);
+  t.same(route?.layers, ['observe', 'timeout', 'bufferBody', 'bulkhead', 'retry', 'circuitBreaker', 'forward']);
   const positions = (route?.layers ?? []).slice(0, -1).map((name) => LAYER_ORDER.indexOf(name as (typeof LAYER_ORDER)[number]));
   t.ok(
     positions.every((p, i) => p >= 0 && (i === 0 || p > (positions[i - 1] ?? -1))),

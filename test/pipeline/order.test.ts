@@ -7,7 +7,7 @@ import { CancelScope } from '../../src/pipeline/signal.js';
 import { BufferedBody } from '../../src/http/buffered-body.js';
 
 t.test('the one layer order, outermost first', async (t) => {
-  t.same(LAYER_ORDER, ['observe', 'timeout', 'bulkhead', 'shadow', 'retry', 'hedge', 'circuitBreaker', 'perTryTimeout']);
+  t.same(LAYER_ORDER, ['observe', 'timeout', 'bufferBody', 'bulkhead', 'shadow', 'retry', 'hedge', 'circuitBreaker', 'perTryTimeout']);
 });
 
 t.test('compose runs layers outermost first and unwinds in reverse', async (t) => {

@@ -442,7 +442,7 @@ t.test('visibility: metrics per target, /status counts, access log', async (t) =
 
   const state = (await proxy.admin('/status')).json() as { routes: { layers: string[]; notEnforced: string[]; scatterGather: unknown }[] };
   const route = state.routes[0];
-  t.same(route?.layers, ['observe', 'timeout', 'scatterGather']);
+  t.same(route?.layers, ['observe', 'timeout', 'bufferBody', 'scatterGather']);
   t.same(route?.notEnforced, []);
   t.match(route?.scatterGather, {
     require: 1,
