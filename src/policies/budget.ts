@@ -1,9 +1,11 @@
 /**
- * A budget for extra tries (Linkerd's retry budget): extra tries may be at most `ratio` of the
- * requests seen over a sliding 10-second window, plus a floor of `minPerSecond` extra tries in
- * any one second so a quiet route can still retry. An outage therefore multiplies the load on
- * an upstream by at most (1 + ratio), never by `attempts`. Retry and hedge each keep one per
- * route (hedge with no floor). Counts live in ten 1-second buckets.
+ * A budget for extra tries (Linkerd's and Finagle's retry budget): over a sliding 10-second
+ * window, extra tries may be at most `ratio` of the requests seen plus `minPerSecond` for each
+ * second of the window. The floor is added to the ratio's allowance (Finagle's reserve of
+ * `minRetriesPerSec x ttl`), so a quiet route can still retry and a busy one gets both. An
+ * outage therefore multiplies the load on an upstream by at most (1 + ratio) plus the floor,
+ * never by `attempts`. Retry and hedge each keep one per route (hedge with no floor). Counts
+ * live in ten 1-second buckets.
  */
 import { SlidingCounts } from '../util/sliding-counts.js';
 
@@ -34,8 +36,7 @@ export class TryBudget {
 
   /** Take one extra try from the budget; false when it is spent. */
   tryWithdraw(): boolean {
-    const byRatio = this.#counts.sum('extra') < this.ratio * this.#counts.sum('requests');
-    if (!byRatio && this.#counts.current('extra') >= this.minPerSecond) return false;
+    if (this.#counts.sum('extra') >= this.#allowance(this.#counts.sum('requests'))) return false;
     this.#counts.add('extra');
     return true;
   }
@@ -43,8 +44,11 @@ export class TryBudget {
   snapshot(): BudgetSnapshot {
     const requests = this.#counts.sum('requests');
     const extraTries = this.#counts.sum('extra');
-    const byRatio = Math.floor(this.ratio * requests) - extraTries;
-    const byFloor = this.minPerSecond - this.#counts.current('extra');
-    return { requests, extraTries, balance: Math.max(0, byRatio, byFloor) };
+    return { requests, extraTries, balance: Math.max(0, Math.floor(this.#allowance(requests)) - extraTries) };
+  }
+
+  /** Extra tries the window allows for `requests`: the ratio's share plus the floor's. */
+  #allowance(requests: number): number {
+    return this.ratio * requests + this.minPerSecond * BUDGET_WINDOW_SECONDS;
   }
 }

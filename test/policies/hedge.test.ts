@@ -1,6 +1,5 @@
 import t from 'tap';
 import { LatencyWindow } from '../../src/policies/latency-window.js';
-import { TryBudget } from '../../src/policies/budget.js';
 import { send } from '../helpers/http.js';
 import { startSidecar } from '../helpers/sidecar.js';
 import { delayed, startUpstream, type Behaviour } from '../helpers/upstream.js';
@@ -142,15 +141,3 @@ t.test('LatencyWindow follows a shifted distribution', async (t) => {
   t.equal(window.percentile(50), undefined, 'after a long silence the window starts empty (too few samples)');
 });
 
-t.test('TryBudget: ratio over a sliding 10 s window plus a per-second floor', async (t) => {
-  let now = 0;
-  const budget = new TryBudget(0.2, 1, () => now);
-  for (let i = 0; i < 10; i++) budget.recordRequest();
-  const allowed = Array.from({ length: 10 }, () => budget.tryWithdraw()).filter(Boolean).length;
-  t.equal(allowed, 2, '20% of 10 requests');
-  now += 1000;
-  t.equal(budget.tryWithdraw(), true, 'a new second gives the floor of 1');
-  t.equal(budget.tryWithdraw(), false);
-  now += 10_000;
-  t.same(budget.snapshot().requests, 0, 'the window slid past the old requests');
-});
