@@ -60,6 +60,7 @@ export class Sidecar {
   readonly file: string;
   readonly metrics = new Metrics();
   readonly log: Logger;
+  readonly #accessLogger: Logger;
   readonly #accessLog: AccessLog;
   readonly #registry = new StateRegistry();
   readonly #listeners = new Map<string, Listener>();
@@ -75,7 +76,8 @@ export class Sidecar {
   private constructor(file: string, policy: Policy, options: SidecarOptions) {
     this.file = file;
     this.log = options.logger ?? createLogger('outrider', 2);
-    this.#accessLog = pinoAccessLog(options.accessLogger ?? createLogger('access', 1));
+    this.#accessLogger = options.accessLogger ?? createLogger('access', 1);
+    this.#accessLog = pinoAccessLog(this.#accessLogger);
     this.#listenerLimits = { ...LISTENER_LIMITS, ...options.listenerLimits };
     this.#runtime = this.#build(policy);
   }
@@ -298,6 +300,7 @@ export class Sidecar {
     await this.#admin?.close();
     await this.#registry.disposeAll();
     this.log.info('stopped');
+    flushLogger(this.#accessLogger);
     flushLogger(this.log);
   }
 
