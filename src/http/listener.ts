@@ -416,8 +416,28 @@ function rejectMalformed(err: NodeJS.ErrnoException, socket: Socket, listener: s
   }
   const code: ErrorCode =
     err.code === 'HPE_HEADER_OVERFLOW' ? 'headers-too-large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'bad-request';
-  writeRefusal(socket, new OutriderError(code, err.code ?? 'malformed request', { listener }));
+  writeRefusal(socket, new OutriderError(code, describeParseError(err), { listener }));
   return code;
+}
+
+/**
+ * The parser's codes, said in words a client developer can act on. A raw byte outside ASCII in
+ * the request target (UTF-8 sent unencoded) is refused, not corrected: RFC 9112 §3 says a
+ * recipient SHOULD answer an invalid request-line with 400 (or a redirect) and SHOULD NOT
+ * autocorrect it and go on, since such a line can be crafted to slip past filters; node:http
+ * apps refuse it the same way (docs/security.md).
+ */
+function describeParseError(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'HPE_INVALID_URL':
+      return 'HPE_INVALID_URL: the request target has characters that must be percent-encoded (RFC 3986), such as raw UTF-8 or spaces';
+    case 'HPE_INVALID_METHOD':
+      return 'HPE_INVALID_METHOD: not an HTTP/1.x request line';
+    case 'HPE_HEADER_OVERFLOW':
+      return 'HPE_HEADER_OVERFLOW: the request line and headers are larger than the listener allows';
+    default:
+      return err.code ?? 'malformed request';
+  }
 }
 
 function delay(ms: number): Promise<void> {
