@@ -47,6 +47,9 @@ export function timeoutLayer(policy: RoutePolicy, clock: Clock = systemClock): L
               const bodyDue = request.body !== null && !request.incoming.complete;
               const message = `route ${policy.name}: no bytes either way for ${idleTimeoutMs} ms (idleTimeout)`;
               scope.abort(new OutriderError(bodyDue ? 'request-timeout' : 'timeout', message, context()));
+              // Once the answer has begun (observe set its status), the abort above may find the
+              // upstream already done while the client sits on buffered bytes: cut the connection.
+              if (ledger.status !== 0) request.incoming.socket.destroy();
             });
       ledger.onFinish(() => {
         clearTimeout(deadline);

@@ -107,4 +107,91 @@ t.test('a listener holds at most maxConnections; the rest are closed at accept',
   t.pass('once one closes, a new connection is served');
 });
 
+t.test('200 clients trickling request bodies hold no upstream connection: normal requests beside them are answered', async (t) => {
+  const up = await startUpstream();
+  // The default pool of 128 connections per endpoint: before request buffering, 128 slow bodies
+  // took every one and the normal requests waited for the route timeout.
+  const proxy = await startSidecar(simplePolicy(up.url, '    timeout: 3s\n'));
+  const port = proxy.sidecar.listenerPort('outbound');
+  const slow: net.Socket[] = [];
+  t.teardown(async () => {
+    for (const s of slow) s.destroy();
+    await proxy.close();
+    await up.close();
+  });
+  for (let i = 0; i < 200; i++) {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    // Headers and one byte of a 100-byte body, then nothing (slowhttptest -B sends a byte now and then).
+    socket.write(`POST /slow-body/${i} HTTP/1.1\r\nHost: app\r\nContent-Length: 100\r\n\r\nx`);
+    slow.push(socket);
+  }
+  await until(async () => {
+    const status = (await proxy.admin('/status')).json() as { listeners: { inFlight: number }[] };
+    return status.listeners[0]?.inFlight === 200;
+  }, 'the 200 slow requests to be in flight');
+  const normal = await Promise.all(Array.from({ length: 20 }, (_, i) => rawExchange(port, wellFormed(`/normal/${i}`), { expect: 1, timeoutMs: 5000 })));
+  t.same(
+    normal.map((r) => r.responses[0]?.status),
+    Array(20).fill(200),
+    'all 20 normal requests answered while 200 bodies trickle',
+  );
+  t.equal(up.arrived, 20, 'the upstream saw only the normal requests');
+});
+
+t.test('a client that does not read: released within the buffer, reset at idleTimeout past it', async (t) => {
+  const up = await startUpstream((req, res) => {
+    const size = req.url === '/fits' ? 12 * 1024 * 1024 : req.url === '/huge' ? 64 * 1024 * 1024 : 2;
+    res.writeHead(200, { 'content-length': String(size) });
+    res.end(Buffer.alloc(size, 0x61));
+  });
+  // One pooled connection, so a response that holds it blocks the next request.
+  const proxy = await startSidecar(
+    `version: 1
+admin: { address: 127.0.0.1:0 }
+listeners:
+  - { name: outbound, address: 127.0.0.1:0 }
+upstreams:
+  app: { endpoints: [${up.url}], connections: 1 }
+routes:
+  - { name: waits, match: { pathPrefix: /after }, upstream: app }
+  - { name: all, match: { pathPrefix: / }, upstream: app, timeout: 0s, idleTimeout: 500ms }
+`,
+    // Larger than the kernel's socket buffers can hide (the production value is 256 KiB), so
+    // what is seen is the listener's own buffer.
+    { listenerLimits: { clientBufferBytes: 16 * 1024 * 1024 } },
+  );
+  const port = proxy.sidecar.listenerPort('outbound');
+  const readers: net.Socket[] = [];
+  t.teardown(async () => {
+    for (const s of readers) s.destroy();
+    await proxy.close();
+    await up.close();
+  });
+  const stalledReader = async (path: string): Promise<net.Socket> => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.pause(); // never reads a byte
+    socket.write(wellFormed(path));
+    readers.push(socket);
+    return socket;
+  };
+
+  await stalledReader('/fits');
+  await until(() => up.requests.some((r) => r.url === '/fits'), 'the upstream to answer /fits');
+  const next = await rawExchange(port, wellFormed('/next'), { expect: 1, timeoutMs: 5000 });
+  t.equal(next.responses[0]?.status, 200, 'a 12 MiB answer to a client that does not read, within the buffer, does not hold the only upstream connection');
+
+  const huge = await stalledReader('/huge');
+  await until(() => up.requests.some((r) => r.url === '/huge'), 'the upstream to start /huge');
+  const started = Date.now();
+  const after = await rawExchange(port, wellFormed('/after-huge'), { expect: 1, timeoutMs: 10_000 });
+  t.equal(after.responses[0]?.status, 200, `past the buffer the connection is held until idleTimeout, then freed (${Date.now() - started} ms)`);
+  await until(() => huge.destroyed || huge.readableEnded || huge.closed, 'the stalled reader to be cut', 1000).catch(() => undefined);
+  const status = (await proxy.admin('/status')).json() as { listeners: { inFlight: number }[] };
+  t.equal(status.listeners[0]?.inFlight, 0, 'the stalled exchange was ended');
+});
+
 guard.check(t);
