@@ -4,9 +4,9 @@
  * increment and a histogram observation, not a label lookup.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RejectReason, BulkheadRecorder } from '../policies/bulkhead-pool.js';
-import type { BreakerState } from '../policies/circuit-breaker-state.js';
-import type { ScatterAnswer, ScatterRecorder } from '../policies/scatter-gather.js';
+import type { RejectReason, BulkheadRecorder } from '../policies/bulkhead/pool.js';
+import type { BreakerState } from '../policies/circuit-breaker/state.js';
+import type { ScatterAnswer, ScatterRecorder } from '../policies/scatter-gather/terminal.js';
 
 const BREAKER_STATES: readonly BreakerState[] = ['closed', 'open', 'half-open'];
 

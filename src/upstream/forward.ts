@@ -13,7 +13,7 @@ import type { Dispatcher } from 'undici';
 import { classifyUpstreamError, OutriderError, type ErrorContext } from '../errors.js';
 import { clientResponseHeaders } from '../http/headers.js';
 import type { BodySink, Exchange, Handler, ProxyResponse, ResponseBody } from '../pipeline/layer.js';
-import { outcomeOfError, outcomeOfStatus } from '../policies/outcome.js';
+import { outcomeOfError, outcomeOfStatus } from '../pipeline/outcome.js';
 import type { Endpoint, UpstreamRuntime } from './upstream.js';
 
 /** Chunks kept while no sink is attached yet, before the upstream is paused. */

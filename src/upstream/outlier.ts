@@ -7,7 +7,7 @@
  * one's failure and leave the count alone.
  */
 import type { OutlierPolicy } from '../config/types.js';
-import type { TryOutcome } from '../policies/outcome.js';
+import type { TryOutcome } from '../pipeline/outcome.js';
 
 const MAX_EJECTION_MS = 300_000;
 

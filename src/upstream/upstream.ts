@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import type { Pool as UndiciPool } from 'undici';
 import type { EndpointUrl, UpstreamPolicy } from '../config/types.js';
-import type { TryOutcome } from '../policies/outcome.js';
+import type { TryOutcome } from '../pipeline/outcome.js';
 import { createBalancer, type Balancer } from './balancer.js';
 import { OutlierDetector, type OutlierTracked } from './outlier.js';
 import { DNS_REFRESH_MS, needsResolution, resolveEndpoint } from './resolve.js';

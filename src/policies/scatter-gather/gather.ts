@@ -9,11 +9,11 @@
  *   timeout), so the answer holds everything that came in time; but as soon as too many
  *   targets have failed for `require` to be met, the pending calls are cancelled.
  */
-import type { ScatterRequire } from '../config/types.js';
-import type { Exchange } from '../pipeline/layer.js';
-import { Cancelled, CancelScope } from '../pipeline/signal.js';
-import type { Aggregator } from './scatter-aggregate.js';
-import { runCall, type CallResult, type CallTarget, type PlannedCall } from './scatter-call.js';
+import type { ScatterRequire } from '../../config/types.js';
+import type { Exchange } from '../../pipeline/layer.js';
+import { Cancelled, CancelScope } from '../../pipeline/signal.js';
+import type { Aggregator } from './aggregate.js';
+import { runCall, type CallResult, type CallTarget, type PlannedCall } from './call.js';
 
 export interface Rule {
   /** Targets that must succeed. */

@@ -13,12 +13,12 @@
  * Metrics carry the route only (no tenant label, so their cardinality is bounded by the
  * policy); /status shows the busiest partitions.
  */
-import type { BulkheadPolicy, PartitionKey, RoutePolicy } from '../config/types.js';
-import { OutriderError } from '../errors.js';
-import type { StatusRegistrar } from '../pipeline/build.js';
-import type { Exchange, Handler, Layer, ProxyRequest, ProxyResponse } from '../pipeline/layer.js';
-import type { StateRegistry } from '../state/registry.js';
-import { BulkheadPartitions, BulkheadRejection, type BulkheadPool, type BulkheadRecorder } from './bulkhead-pool.js';
+import type { BulkheadPolicy, PartitionKey, RoutePolicy } from '../../config/types.js';
+import { OutriderError } from '../../errors.js';
+import type { StatusRegistrar } from '../../pipeline/build.js';
+import type { Exchange, Handler, Layer, ProxyRequest, ProxyResponse } from '../../pipeline/layer.js';
+import type { StateRegistry } from '../../state/registry.js';
+import { BulkheadPartitions, BulkheadRejection, type BulkheadPool, type BulkheadRecorder } from './pool.js';
 
 /** Keyed pools at most per route; more keys share the overflow pool. */
 export const MAX_PARTITIONS = 1024;

@@ -7,14 +7,14 @@
  * client going away and "the outcome is decided" all cancel it.
  */
 import { performance } from 'node:perf_hooks';
-import { classifyUpstreamError, OutriderError } from '../errors.js';
-import { findHeader } from '../http/headers.js';
-import { AttemptLedger } from '../pipeline/exchange.js';
-import { collectBody } from '../http/collect-body.js';
-import type { Exchange, Handler } from '../pipeline/layer.js';
-import { Cancelled, CancelScope, type Signal } from '../pipeline/signal.js';
-import type { UpstreamRuntime } from '../upstream/upstream.js';
-import type { Aggregator, Json } from './scatter-aggregate.js';
+import { classifyUpstreamError, OutriderError } from '../../errors.js';
+import { findHeader } from '../../http/headers.js';
+import { AttemptLedger } from '../../pipeline/exchange.js';
+import { collectBody } from '../../http/collect-body.js';
+import type { Exchange, Handler } from '../../pipeline/layer.js';
+import { Cancelled, CancelScope, type Signal } from '../../pipeline/signal.js';
+import type { UpstreamRuntime } from '../../upstream/upstream.js';
+import type { Aggregator, Json } from './aggregate.js';
 
 /**
  * The largest answer read from one call. Answers are held in memory until all are in, so

@@ -6,7 +6,7 @@
  * cancelled ourselves (client gone, hedge lost), which is no one's failure.
  */
 import { isOutriderError } from '../errors.js';
-import { Cancelled } from '../pipeline/signal.js';
+import { Cancelled } from './signal.js';
 import type { BreakerFailure, FailureCondition } from '../config/types.js';
 
 export type TryOutcome =

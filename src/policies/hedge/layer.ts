@@ -16,15 +16,15 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Counter } from 'prom-client';
-import type { FailureCondition, HedgePolicy, RoutePolicy } from '../config/types.js';
-import type { BuildDeps, StatusRegistrar } from '../pipeline/build.js';
-import { withSignal } from '../pipeline/exchange.js';
-import type { Exchange, Handler, Layer, ProxyResponse } from '../pipeline/layer.js';
-import { isReplayable, replayable } from '../pipeline/replay.js';
-import { Cancelled, CancelScope } from '../pipeline/signal.js';
-import { TryBudget } from './budget.js';
+import type { FailureCondition, HedgePolicy, RoutePolicy } from '../../config/types.js';
+import type { BuildDeps, StatusRegistrar } from '../../pipeline/build.js';
+import { withSignal } from '../../pipeline/exchange.js';
+import type { Exchange, Handler, Layer, ProxyResponse } from '../../pipeline/layer.js';
+import { isReplayable, replayable } from '../../pipeline/replay.js';
+import { Cancelled, CancelScope } from '../../pipeline/signal.js';
+import { TryBudget } from '../retry/budget.js';
 import { LatencyWindow } from './latency-window.js';
-import { meetsAny, outcomeOfStatus } from './outcome.js';
+import { meetsAny, outcomeOfStatus } from '../../pipeline/outcome.js';
 
 export function hedgeLayer(route: RoutePolicy, deps: BuildDeps, status: StatusRegistrar): Layer | undefined {
   const policy = route.hedge;

@@ -6,11 +6,11 @@
  */
 import type { ServerResponse } from 'node:http';
 import t, { type Test } from 'tap';
-import { loadPolicyText } from '../../src/config/load.js';
-import { formatIssue } from '../../src/config/types.js';
-import { send } from '../helpers/http.js';
-import { startSidecar, type TestSidecar } from '../helpers/sidecar.js';
-import { delayed, echo, largeBody, startUpstream, status, type Behaviour, type TestUpstream } from '../helpers/upstream.js';
+import { loadPolicyText } from '../../../src/config/load.js';
+import { formatIssue } from '../../../src/config/types.js';
+import { send } from '../../helpers/http.js';
+import { startSidecar, type TestSidecar } from '../../helpers/sidecar.js';
+import { delayed, echo, largeBody, startUpstream, status, type Behaviour, type TestUpstream } from '../../helpers/upstream.js';
 
 /** Answers `value` as JSON. */
 const json =

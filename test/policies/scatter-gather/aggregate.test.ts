@@ -1,7 +1,7 @@
 /** The aggregation rules of scatter-gather, without HTTP: sorting, merging, reading bodies. */
 import t from 'tap';
-import { aggregatorFor, deepMerge, readBodyValue, sortedBy, type Json } from '../../src/policies/scatter-aggregate.js';
-import { compilePathTemplate } from '../../src/policies/scatter-call.js';
+import { aggregatorFor, deepMerge, readBodyValue, sortedBy, type Json } from '../../../src/policies/scatter-gather/aggregate.js';
+import { compilePathTemplate } from '../../../src/policies/scatter-gather/call.js';
 
 t.test('sortedBy: numbers numerically, then strings, then items without a key; ties keep order', async (t) => {
   const items: Json[] = [{ k: 10 }, { k: 'b' }, { id: 'none' }, { k: 9 }, { k: 'a' }, { k: 10, second: true }, { k: null }];

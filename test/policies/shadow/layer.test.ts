@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { compareAnswers, IgnoreList } from '../../src/policies/shadow-compare.js';
-import { send } from '../helpers/http.js';
-import { startSidecar } from '../helpers/sidecar.js';
-import { closedPort, delayed, startUpstream, type Behaviour, type TestUpstream } from '../helpers/upstream.js';
+import { compareAnswers, IgnoreList } from '../../../src/policies/shadow/compare.js';
+import { send } from '../../helpers/http.js';
+import { startSidecar } from '../../helpers/sidecar.js';
+import { closedPort, delayed, startUpstream, type Behaviour, type TestUpstream } from '../../helpers/upstream.js';
 
 function policy(primary: string, shadowUrl: string, shadow: string): string {
   return `version: 1

@@ -3,8 +3,8 @@
  * asserted by counts and order of events.
  */
 import t from 'tap';
-import { BulkheadPartitions, BulkheadPool, BulkheadRejection, type BulkheadRecorder, type RejectReason } from '../../src/policies/bulkhead-pool.js';
-import { CancelScope } from '../../src/pipeline/signal.js';
+import { BulkheadPartitions, BulkheadPool, BulkheadRejection, type BulkheadRecorder, type RejectReason } from '../../../src/policies/bulkhead/pool.js';
+import { CancelScope } from '../../../src/pipeline/signal.js';
 
 function recorder() {
   const seen = { inFlight: 0, queued: 0, partitions: 0, rejected: [] as RejectReason[] };

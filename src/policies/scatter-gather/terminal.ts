@@ -17,20 +17,20 @@
  * alone would have left it reachable), else 502 `upstream-unreachable`, with every unanswered
  * call's reason under `targets`.
  */
-import type { RoutePolicy, ScatterGatherPolicy, ScatterRequire, ScatterTarget } from '../config/types.js';
-import { OutriderError } from '../errors.js';
-import { BufferedBody } from '../http/buffered-body.js';
-import type { BuildDeps, StatusRegistrar } from '../pipeline/build.js';
-import type { Exchange, Handler, ProxyResponse } from '../pipeline/layer.js';
-import { isReplayable, replayable } from '../pipeline/replay.js';
-import { Cancelled } from '../pipeline/signal.js';
-import { forwardTerminal, forwardTo } from '../upstream/forward.js';
-import type { Endpoint, UpstreamRuntime } from '../upstream/upstream.js';
-import { acquireBreaker, guardedBy, type RouteBreaker } from './circuit-breaker.js';
-import { aggregatorFor, type Aggregator, type Json } from './scatter-aggregate.js';
-import { gather, hardFailedTargets, ruleOf, type Rule } from './scatter-gathering.js';
-import { compilePathTemplate, type CallFailure, type CallResult, type CallTarget, type PlannedCall, type PathTemplate } from './scatter-call.js';
-import { SlidingCounts } from '../util/sliding-counts.js';
+import type { RoutePolicy, ScatterGatherPolicy, ScatterRequire, ScatterTarget } from '../../config/types.js';
+import { OutriderError } from '../../errors.js';
+import { BufferedBody } from '../../http/buffered-body.js';
+import type { BuildDeps, StatusRegistrar } from '../../pipeline/build.js';
+import type { Exchange, Handler, ProxyResponse } from '../../pipeline/layer.js';
+import { isReplayable, replayable } from '../../pipeline/replay.js';
+import { Cancelled } from '../../pipeline/signal.js';
+import { forwardTerminal, forwardTo } from '../../upstream/forward.js';
+import type { Endpoint, UpstreamRuntime } from '../../upstream/upstream.js';
+import { acquireBreaker, guardedBy, type RouteBreaker } from '../circuit-breaker/layer.js';
+import { aggregatorFor, type Aggregator, type Json } from './aggregate.js';
+import { gather, hardFailedTargets, ruleOf, type Rule } from './gather.js';
+import { compilePathTemplate, type CallFailure, type CallResult, type CallTarget, type PlannedCall, type PathTemplate } from './call.js';
+import { SlidingCounts } from '../../util/sliding-counts.js';
 
 /** The ledger's upstream for a scatter route: the access log and metrics label. */
 export const SCATTER_UPSTREAM = 'scatter-gather';

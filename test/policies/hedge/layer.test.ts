@@ -1,8 +1,8 @@
 import t from 'tap';
-import { LatencyWindow } from '../../src/policies/latency-window.js';
-import { send } from '../helpers/http.js';
-import { startSidecar } from '../helpers/sidecar.js';
-import { delayed, startUpstream, type Behaviour } from '../helpers/upstream.js';
+import { LatencyWindow } from '../../../src/policies/hedge/latency-window.js';
+import { send } from '../../helpers/http.js';
+import { startSidecar } from '../../helpers/sidecar.js';
+import { delayed, startUpstream, type Behaviour } from '../../helpers/upstream.js';
 
 const named =
   (name: string): Behaviour =>

@@ -18,7 +18,7 @@
  * time injected as a `Clock` and every transition reported to listeners.
  */
 import { performance } from 'node:perf_hooks';
-import type { CircuitBreakerPolicy } from '../config/types.js';
+import type { CircuitBreakerPolicy } from '../../config/types.js';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 

@@ -4,11 +4,11 @@
  * (`failOn: timeout`) and a retryable condition (`retry.on: timeout`). Once headers have
  * arrived the try has answered; the body is bounded by the route timeout alone.
  */
-import { OutriderError } from '../errors.js';
-import type { RoutePolicy } from '../config/types.js';
-import { withSignal } from '../pipeline/exchange.js';
-import type { Exchange, Layer, ProxyResponse } from '../pipeline/layer.js';
-import { CancelScope } from '../pipeline/signal.js';
+import { OutriderError } from '../../errors.js';
+import type { RoutePolicy } from '../../config/types.js';
+import { withSignal } from '../../pipeline/exchange.js';
+import type { Exchange, Layer, ProxyResponse } from '../../pipeline/layer.js';
+import { CancelScope } from '../../pipeline/signal.js';
 
 export function perTryTimeoutLayer(route: RoutePolicy): Layer | undefined {
   const limitMs = route.retry?.perTryTimeoutMs;

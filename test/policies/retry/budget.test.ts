@@ -4,7 +4,7 @@
  * 50 requests a second for 30 s, every first try failing.
  */
 import t from 'tap';
-import { TryBudget } from '../../src/policies/budget.js';
+import { TryBudget } from '../../../src/policies/retry/budget.js';
 
 function simulate(ratio: number, minPerSecond: number): { requests: number; retried: number } {
   let now = 1_000_000;

@@ -17,14 +17,14 @@
  *   sent once, as if the route had no retry.
  */
 import { performance } from 'node:perf_hooks';
-import type { RetryPolicy, RoutePolicy } from '../config/types.js';
-import { OutriderError } from '../errors.js';
-import type { BuildDeps, StatusRegistrar } from '../pipeline/build.js';
-import type { Exchange, Layer, ProxyResponse } from '../pipeline/layer.js';
-import { isReplayable, replayable } from '../pipeline/replay.js';
-import type { Signal } from '../pipeline/signal.js';
+import type { RetryPolicy, RoutePolicy } from '../../config/types.js';
+import { OutriderError } from '../../errors.js';
+import type { BuildDeps, StatusRegistrar } from '../../pipeline/build.js';
+import type { Exchange, Layer, ProxyResponse } from '../../pipeline/layer.js';
+import { isReplayable, replayable } from '../../pipeline/replay.js';
+import type { Signal } from '../../pipeline/signal.js';
 import { TryBudget } from './budget.js';
-import { meetsAny, outcomeOfError, outcomeOfStatus } from './outcome.js';
+import { meetsAny, outcomeOfError, outcomeOfStatus } from '../../pipeline/outcome.js';
 
 export function retryLayer(route: RoutePolicy, deps: BuildDeps, status: StatusRegistrar): Layer | undefined {
   const policy = route.retry;

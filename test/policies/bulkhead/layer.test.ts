@@ -5,10 +5,10 @@
  */
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import t, { type Test } from 'tap';
-import { send } from '../helpers/http.js';
-import { holding, until, type Held } from '../helpers/held.js';
-import { simplePolicy, startSidecar, type TestSidecar } from '../helpers/sidecar.js';
-import { echo, startUpstream, type Behaviour, type TestUpstream } from '../helpers/upstream.js';
+import { send } from '../../helpers/http.js';
+import { holding, until, type Held } from '../../helpers/held.js';
+import { simplePolicy, startSidecar, type TestSidecar } from '../../helpers/sidecar.js';
+import { echo, startUpstream, type Behaviour, type TestUpstream } from '../../helpers/upstream.js';
 
 interface BulkheadStatus {
   inFlight: number;

@@ -18,17 +18,17 @@
  */
 import { PassThrough, type Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import type { RoutePolicy, ShadowPolicy } from '../config/types.js';
-import { OutriderError } from '../errors.js';
-import { CapturingBody, collectBody, discardBody } from '../http/collect-body.js';
-import type { BuildDeps, StatusRegistrar } from '../pipeline/build.js';
-import { AttemptLedger } from '../pipeline/exchange.js';
-import type { Exchange, Handler, Layer, ProxyRequest, ProxyResponse } from '../pipeline/layer.js';
-import { isReplayable } from '../pipeline/replay.js';
-import { Cancelled, CancelScope } from '../pipeline/signal.js';
-import { forwardTerminal } from '../upstream/forward.js';
-import { UpstreamRuntime, upstreamStateKey } from '../upstream/upstream.js';
-import { compareAnswers, IgnoreList, NoiseFilter, type CapturedAnswer } from './shadow-compare.js';
+import type { RoutePolicy, ShadowPolicy } from '../../config/types.js';
+import { OutriderError } from '../../errors.js';
+import { CapturingBody, collectBody, discardBody } from '../../http/collect-body.js';
+import type { BuildDeps, StatusRegistrar } from '../../pipeline/build.js';
+import { AttemptLedger } from '../../pipeline/exchange.js';
+import type { Exchange, Handler, Layer, ProxyRequest, ProxyResponse } from '../../pipeline/layer.js';
+import { isReplayable } from '../../pipeline/replay.js';
+import { Cancelled, CancelScope } from '../../pipeline/signal.js';
+import { forwardTerminal } from '../../upstream/forward.js';
+import { UpstreamRuntime, upstreamStateKey } from '../../upstream/upstream.js';
+import { compareAnswers, IgnoreList, NoiseFilter, type CapturedAnswer } from './compare.js';
 
 export const SHADOW_MAX_IN_FLIGHT = 64;
 /** After this many shadow failures in a row, mirroring pauses for SHADOW_PAUSE_MS. */

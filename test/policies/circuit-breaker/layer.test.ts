@@ -5,10 +5,10 @@
  * and wait until /status reports half-open.
  */
 import t, { type Test } from 'tap';
-import { send, type Reply } from '../helpers/http.js';
-import { holding, until } from '../helpers/held.js';
-import { simplePolicy, startSidecar, type TestSidecar } from '../helpers/sidecar.js';
-import { closedPort, delayed, echo, startUpstream, status, type TestUpstream } from '../helpers/upstream.js';
+import { send, type Reply } from '../../helpers/http.js';
+import { holding, until } from '../../helpers/held.js';
+import { simplePolicy, startSidecar, type TestSidecar } from '../../helpers/sidecar.js';
+import { closedPort, delayed, echo, startUpstream, status, type TestUpstream } from '../../helpers/upstream.js';
 
 interface BreakerStatus {
   upstream: string;

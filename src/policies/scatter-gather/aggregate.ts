@@ -12,7 +12,7 @@
  *   there last in either order; ties keep target order), cut at `limit`, and answered at the
  *   same path: `field: data.hits` answers `{ "data": { "hits": [...] } }`.
  */
-import type { ScatterGatherPolicy } from '../config/types.js';
+import type { ScatterGatherPolicy } from '../../config/types.js';
 
 export type Json = null | boolean | number | string | readonly Json[] | JsonObject;
 export interface JsonObject {

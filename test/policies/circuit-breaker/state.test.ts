@@ -3,7 +3,7 @@
  * calls and moving time, never by sleeping.
  */
 import t from 'tap';
-import { BreakerStateMachine, RollingCounts, type Admission, type BreakerSettings, type BreakerState } from '../../src/policies/circuit-breaker-state.js';
+import { BreakerStateMachine, RollingCounts, type Admission, type BreakerSettings, type BreakerState } from '../../../src/policies/circuit-breaker/state.js';
 
 const SETTINGS: BreakerSettings = { failureRatio: 0.5, minRequests: 4, windowMs: 10_000, openForMs: 5_000, halfOpenRequests: 2 };
 

@@ -11,13 +11,13 @@
  *   answer, a reset once the answer has begun. It watches the client connection's byte
  *   counters, so it costs nothing per chunk.
  */
-import { OutriderError } from '../errors.js';
-import { withSignal } from '../pipeline/exchange.js';
-import { IdleWatch } from '../pipeline/idle-watch.js';
-import { CancelScope } from '../pipeline/signal.js';
-import type { Exchange, Layer } from '../pipeline/layer.js';
-import type { RoutePolicy } from '../config/types.js';
-import { systemClock, type Clock } from '../util/clock.js';
+import { OutriderError } from '../../errors.js';
+import { withSignal } from '../../pipeline/exchange.js';
+import { IdleWatch } from '../../pipeline/idle-watch.js';
+import { CancelScope } from '../../pipeline/signal.js';
+import type { Exchange, Layer } from '../../pipeline/layer.js';
+import type { RoutePolicy } from '../../config/types.js';
+import { systemClock, type Clock } from '../../util/clock.js';
 
 export function timeoutLayer(policy: RoutePolicy, clock: Clock = systemClock): Layer | undefined {
   const { timeoutMs, idleTimeoutMs } = policy;

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
-import { backoffMs, retryAfterMs } from '../../src/policies/retry.js';
-import { send } from '../helpers/http.js';
-import { startSidecar, type TestSidecar } from '../helpers/sidecar.js';
-import { closedPort, delayed, echo, reset, resetMidBody, startUpstream, status, type Behaviour, type TestUpstream } from '../helpers/upstream.js';
+import { backoffMs, retryAfterMs } from '../../../src/policies/retry/layer.js';
+import { send } from '../../helpers/http.js';
+import { startSidecar, type TestSidecar } from '../../helpers/sidecar.js';
+import { closedPort, delayed, echo, reset, resetMidBody, startUpstream, status, type Behaviour, type TestUpstream } from '../../helpers/upstream.js';
 
 function policy(endpoints: string, retry: string, extra = ''): string {
   return `version: 1
@@ -163,8 +163,8 @@ t.test('the route timeout wins over attempts', async (t) => {
 });
 
 t.test('circuit-open and bulkhead-full are refusals, never retried', async (t) => {
-  const { outcomeOfError } = await import('../../src/policies/outcome.js');
-  const { OutriderError } = await import('../../src/errors.js');
+  const { outcomeOfError } = await import('../../../src/pipeline/outcome.js');
+  const { OutriderError } = await import('../../../src/errors.js');
   t.same(outcomeOfError(new OutriderError('circuit-open', 'x')), { kind: 'refused' });
   t.same(outcomeOfError(new OutriderError('bulkhead-full', 'x')), { kind: 'refused' });
 });

@@ -15,13 +15,13 @@
  * is not recorded; a try cut by the route's deadline counts as a `timeout`. Only the outcome up
  * to the response headers is judged: a body that breaks later was already a response.
  */
-import type { BreakerFailure, CircuitBreakerPolicy, RoutePolicy } from '../config/types.js';
-import { isOutriderError, OutriderError } from '../errors.js';
-import type { StatusRegistrar } from '../pipeline/build.js';
-import type { Exchange, Handler, Layer, ProxyResponse } from '../pipeline/layer.js';
-import type { StateRegistry } from '../state/registry.js';
-import { BreakerStateMachine, MONOTONIC_CLOCK, type BreakerState, type Clock, type Verdict } from './circuit-breaker-state.js';
-import { isBreakerFailure, outcomeOfError, outcomeOfStatus } from './outcome.js';
+import type { BreakerFailure, CircuitBreakerPolicy, RoutePolicy } from '../../config/types.js';
+import { isOutriderError, OutriderError } from '../../errors.js';
+import type { StatusRegistrar } from '../../pipeline/build.js';
+import type { Exchange, Handler, Layer, ProxyResponse } from '../../pipeline/layer.js';
+import type { StateRegistry } from '../../state/registry.js';
+import { BreakerStateMachine, MONOTONIC_CLOCK, type BreakerState, type Clock, type Verdict } from './state.js';
+import { isBreakerFailure, outcomeOfError, outcomeOfStatus } from '../../pipeline/outcome.js';
 
 /** What the breaker reports to metrics; implemented by observability/metrics.ts. */
 export interface BreakerMetrics {

@@ -7,7 +7,7 @@
  * never by `attempts`. Retry and hedge each keep one per route (hedge with no floor). Counts
  * live in ten 1-second buckets.
  */
-import { SlidingCounts } from '../util/sliding-counts.js';
+import { SlidingCounts } from '../../util/sliding-counts.js';
 
 export const BUDGET_WINDOW_SECONDS = 10;
 
