@@ -16,9 +16,10 @@ import { createLogger, flushLogger, type Logger } from './observability/logger.j
 import { Metrics } from './observability/metrics.js';
 import { buildFallbacks, buildRoute, type RouteRuntime } from './pipeline/build.js';
 import { RouteTable } from './routing/route-table.js';
-import { StateRegistry } from './state/registry.js';
-import { UpstreamRuntime, upstreamStateKey } from './upstream/upstream.js';
+import { StateRegistry, stateKey } from './state/registry.js';
+import { UpstreamRuntime, upstreamSettings } from './upstream/upstream.js';
 import { redactPolicySource } from './config/redact.js';
+import { systemClock } from './util/clock.js';
 
 export interface SidecarOptions {
   readonly configFile: string;
@@ -153,7 +154,7 @@ export class Sidecar {
     const upstreams = new Map<string, UpstreamRuntime>();
     for (const upstream of policy.upstreams.values()) {
       const runtime = this.#registry.acquire(
-        upstreamStateKey(upstream),
+        stateKey('upstream', upstreamSettings(upstream)),
         () =>
           new UpstreamRuntime(upstream, {
             onEject: (name, origin, forMs) => {
@@ -166,6 +167,7 @@ export class Sidecar {
       upstreams.set(upstream.name, runtime);
     }
     const deps = {
+      clock: systemClock,
       metrics: this.metrics,
       log: this.log,
       accessLog: policy.accessLog === 'off' ? undefined : this.#accessLog,
@@ -187,11 +189,6 @@ export class Sidecar {
     const onResolveError = (upstream: string, err: Error): void =>
       this.log.warn({ upstream, err: err.message }, 'DNS resolution failed; keeping the last addresses');
     await Promise.all([...runtime.upstreams.values()].map((u) => u.start({ onResolveError })));
-    for (const route of runtime.routes) {
-      if (route.notEnforced.length > 0) {
-        this.log.warn({ route: route.name, notEnforced: route.notEnforced }, 'route has policies this build does not enforce yet');
-      }
-    }
   }
 
   #routesFor(runtime: Runtime, listener: string): ListenerRoutes {
@@ -328,7 +325,6 @@ export class Sidecar {
         upstream: r.policy.upstream ?? null,
         timeoutMs: r.policy.timeoutMs,
         layers: r.layers,
-        notEnforced: r.notEnforced,
         ...r.status(),
       })),
       upstreams: [...runtime.upstreams.values()].map((u) => ({

@@ -31,7 +31,7 @@ export interface RunningOutrider {
 export type OutriderStart = RunningOutrider | { readonly ok: false; readonly reason: string };
 
 interface StatusBody {
-  readonly routes?: readonly { readonly name?: string; readonly layers?: readonly string[]; readonly notEnforced?: readonly string[] }[];
+  readonly routes?: readonly { readonly name?: string; readonly layers?: readonly string[] }[];
 }
 
 /** `cpuProfDir`: run with `node --cpu-prof`, the profile written there when Outrider exits. */
@@ -60,8 +60,7 @@ export async function startOutrider(name: string, policyYaml: string, adminPort:
         if (reply.status !== 200) return undefined;
         const body = JSON.parse(reply.body) as StatusBody;
         const found = body.routes?.find((r) => r.name === route);
-        // A layer that is configured but listed under notEnforced has not landed either.
-        return found?.layers?.filter((layer) => !(found.notEnforced ?? []).includes(layer));
+        return found?.layers;
       } catch {
         return undefined;
       }

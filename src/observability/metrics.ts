@@ -2,13 +2,21 @@
  * Prometheus metrics (`outrider_*`), exposed on the admin server's /metrics. Label children are
  * resolved once per route and status class and cached, so recording a request costs a counter
  * increment and a histogram observation, not a label lookup.
+ *
+ * Each pattern declares the small interface it reports through (RetryMetrics, BulkheadMetrics,
+ * …, next to the pattern); this class satisfies them all without importing any, so metrics
+ * never depend on patterns (pipeline/contract.ts).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RejectReason, BulkheadRecorder } from '../policies/bulkhead/pool.js';
-import type { BreakerState } from '../policies/circuit-breaker/state.js';
-import type { ScatterAnswer, ScatterRecorder } from '../policies/scatter-gather/terminal.js';
 
-const BREAKER_STATES: readonly BreakerState[] = ['closed', 'open', 'half-open'];
+const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
+type BreakerState = (typeof BREAKER_STATES)[number];
+type RejectReason = 'queue-full' | 'queue-timeout';
+
+/** Counts one thing for one route: a cached label child. */
+export interface Increment {
+  inc(): void;
+}
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
@@ -107,6 +115,30 @@ export class Metrics {
   }
 
   /** A recorder for one listener, route and upstream, with its label children cached. */
+  triesCounter(route: string, kind: 'first' | 'retry' | 'hedge'): Increment {
+    return this.tries.labels(route, kind);
+  }
+
+  hedgeWinsCounter(route: string): Increment {
+    return this.hedgeWins.labels(route);
+  }
+
+  budgetExhaustedCounter(route: string, budget: 'retry' | 'hedge'): Increment {
+    return this.budgetExhausted.labels(route, budget);
+  }
+
+  replaySkippedCounter(route: string): Increment {
+    return this.replaySkipped.labels(route);
+  }
+
+  shadowRecorder(route: string): { copy(result: 'sent' | 'dropped' | 'failed'): void; compared(match: boolean): void; difference(kind: string): void } {
+    return {
+      copy: (result) => this.shadowRequests.labels(route, result).inc(),
+      compared: (match) => this.shadowCompares.labels(route, match ? 'match' : 'mismatch').inc(),
+      difference: (kind) => this.shadowDiffs.labels(route, kind).inc(),
+    };
+  }
+
   recorderFor(listener: string, route: string, upstream: string): RequestRecorder {
     const counters = STATUS_CLASSES.map((c) => this.requests.labels(listener, route, upstream, c));
     const histograms = STATUS_CLASSES.map((c) => this.duration.labels(route, upstream, c));
@@ -119,7 +151,7 @@ export class Metrics {
     };
   }
 
-  // --- circuit breakers and bulkheads (policies/circuit-breaker.ts, policies/bulkhead.ts) ---
+  // --- circuit breakers and bulkheads (policies/circuit-breaker/, policies/bulkhead/) ---
   // Labels are route and upstream only: tenants appear on /status (top N), never as labels,
   // so the number of series is bounded by the policy, not by traffic.
 
@@ -181,7 +213,7 @@ export class Metrics {
   }
 
   /** A recorder for one route's bulkhead, with its label children cached. */
-  bulkheadRecorder(route: string): BulkheadRecorder {
+  bulkheadRecorder(route: string) {
     const inFlight = this.bulkheadInFlight.labels(route);
     const queued = this.bulkheadQueued.labels(route);
     const partitions = this.bulkheadPartitions.labels(route);
@@ -190,9 +222,9 @@ export class Metrics {
     // build of the route left (its requests may still hold slots).
     for (const child of [inFlight, queued, partitions, rejections['queue-full'], rejections['queue-timeout']]) child.inc(0);
     return {
-      inFlight: (delta) => inFlight.inc(delta),
-      queued: (delta) => queued.inc(delta),
-      partitions: (delta) => partitions.inc(delta),
+      inFlight: (delta: number) => inFlight.inc(delta),
+      queued: (delta: number) => queued.inc(delta),
+      partitions: (delta: number) => partitions.inc(delta),
       rejected: (reason: RejectReason) => rejections[reason].inc(),
     };
   }
@@ -204,7 +236,7 @@ export class Metrics {
     }
   }
 
-  // --- scatter-gather (policies/scatter-gather.ts) ---
+  // --- scatter-gather (policies/scatter-gather/) ---
   // The target label is the configured name, not `name[i]`, so shards found by DNS add no series.
 
   readonly scatterCalls = this.#counter(
@@ -225,13 +257,13 @@ export class Metrics {
     ['route', 'result'],
   );
 
-  scatterRecorder(route: string): ScatterRecorder {
+  scatterRecorder(route: string) {
     return {
-      call: (target, outcome, seconds) => {
+      call: (target: string, outcome: string, seconds: number | undefined) => {
         this.scatterCalls.labels(route, target, outcome).inc();
         if (seconds !== undefined) this.scatterCallDuration.labels(route, target).observe(seconds);
       },
-      answer: (result: ScatterAnswer) => this.scatterAnswers.labels(route, result).inc(),
+      answer: (result: 'complete' | 'partial' | 'failed') => this.scatterAnswers.labels(route, result).inc(),
     };
   }
 

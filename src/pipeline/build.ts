@@ -1,7 +1,7 @@
 /**
- * Builds each route's pipeline once, when a policy loads: LAYER_ORDER mapped to factories,
- * the absent ones dropped, the rest folded around the terminal step. Adding a pattern is one
- * file in policies/ and one line in LAYER_FACTORIES.
+ * Builds each route's pipeline once, when a policy loads: the LAYERS table (layers.ts) in
+ * order, the ones the route does not use dropped, folded around the terminal step, inside the
+ * observe frame every route has. Each factory gets the narrow LayerContext of contract.ts.
  */
 import type { Policy, RoutePolicy } from '../config/types.js';
 import { OutriderError } from '../errors.js';
@@ -9,20 +9,13 @@ import type { AccessLog } from '../observability/access-log.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { observeLayer } from '../observability/observe-layer.js';
-import { hedgeLayer } from '../policies/hedge/layer.js';
-import { perTryTimeoutLayer } from '../policies/retry/per-try-timeout.js';
-import { retryLayer } from '../policies/retry/layer.js';
-import { SCATTER_UPSTREAM, scatterGatherTerminal } from '../policies/scatter-gather/terminal.js';
-import { shadowLayer } from '../policies/shadow/layer.js';
-import { bulkheadLayer } from '../policies/bulkhead/layer.js';
-import { circuitBreakerLayer } from '../policies/circuit-breaker/layer.js';
-import { timeoutLayer } from '../policies/timeout/layer.js';
+import { SCATTER_UPSTREAM } from '../policies/scatter-gather/terminal.js';
 import type { StateRegistry } from '../state/registry.js';
-import { forwardTerminal } from '../upstream/forward.js';
 import type { UpstreamRuntime } from '../upstream/upstream.js';
-import { bufferBodyLayer } from './buffer-body.js';
+import type { Clock } from '../util/clock.js';
+import type { LayerContext } from './contract.js';
 import type { Handler, Layer, RouteInfo } from './layer.js';
-import { LAYER_ORDER, type LayerName, type TerminalName } from './order.js';
+import { LAYERS, TERMINALS, type LayerName, type TerminalName } from './layers.js';
 
 export interface BuildDeps {
   readonly metrics: Metrics;
@@ -32,6 +25,7 @@ export interface BuildDeps {
   readonly registry: StateRegistry;
   readonly upstreams: ReadonlyMap<string, UpstreamRuntime>;
   readonly policy: Policy;
+  readonly clock: Clock;
 }
 
 export interface RouteRuntime extends RouteInfo {
@@ -41,58 +35,34 @@ export interface RouteRuntime extends RouteInfo {
   status(): Record<string, unknown>;
   /** Active layers, outermost first, then the terminal step (for /status). */
   readonly layers: readonly (LayerName | TerminalName)[];
-  /** Policies present in the route that this build does not enforce yet. */
-  readonly notEnforced: readonly string[];
 }
-
-/** Lets a layer show its live state on /status under its own key (e.g. `circuitBreaker`). */
-export type StatusRegistrar = (key: string, read: () => unknown) => void;
-
-type LayerFactory = (route: RoutePolicy, deps: BuildDeps, status: StatusRegistrar) => Layer | undefined;
-
-/** One entry per pattern that has landed; LAYER_ORDER decides where each sits. */
-const LAYER_FACTORIES: { readonly [K in LayerName]?: LayerFactory } = {
-  observe: (route, deps) => observeLayer(route.name, { ...deps, upstreamLabel: upstreamLabel(route) }),
-  timeout: (route) => timeoutLayer(route),
-  bufferBody: (_route, deps) => bufferBodyLayer(deps.policy.replayBodyLimitBytes),
-  bulkhead: bulkheadLayer,
-  shadow: shadowLayer,
-  retry: retryLayer,
-  hedge: hedgeLayer,
-  circuitBreaker: circuitBreakerLayer,
-  perTryTimeout: perTryTimeoutLayer,
-};
-
-/** The route keys each layer enforces, to report configured-but-not-enforced patterns. */
-const LAYER_KEYS: { readonly [K in LayerName]?: keyof RoutePolicy } = {
-  bulkhead: 'bulkhead',
-  shadow: 'shadow',
-  retry: 'retry',
-  hedge: 'hedge',
-  circuitBreaker: 'circuitBreaker',
-};
 
 export function buildRoute(route: RoutePolicy, deps: BuildDeps): RouteRuntime {
   const readers: [string, () => unknown][] = [];
-  const registrar: StatusRegistrar = (key, read) => void readers.push([key, read]);
-  const [terminalName, terminal] = buildTerminal(route, deps, registrar);
-  const applied: [LayerName, Layer][] = [];
-  for (const name of LAYER_ORDER) {
-    const layer = LAYER_FACTORIES[name]?.(route, deps, registrar);
-    if (layer === undefined) continue;
-    if (typeof layer !== 'function') throw new TypeError(`layer ${name} of route ${route.name} is not a function`);
-    applied.push([name, layer]);
+  const context: LayerContext<Metrics> = {
+    registry: deps.registry,
+    status: (key, read) => void readers.push([key, read]),
+    replayBodyLimitBytes: deps.policy.replayBodyLimitBytes,
+    clock: deps.clock,
+    log: deps.log,
+    metrics: deps.metrics,
+    upstream: (name) => deps.upstreams.get(name),
+    upstreamPolicy: (name) => deps.policy.upstreams.get(name),
+  };
+  const [terminalName, terminal] = buildTerminal(route, context);
+  const applied: [LayerName, Layer][] = [['observe', observeLayer(route.name, { ...deps, upstreamLabel: upstreamLabel(route) })]];
+  for (const { name, factory } of LAYERS) {
+    const layer = factory(route, context);
+    if (layer !== undefined) applied.push([name, layer]);
   }
-  const handler = compose(
-    applied.map(([, layer]) => layer),
-    terminal,
-  );
   return {
     name: route.name,
     policy: route,
-    handler,
+    handler: compose(
+      applied.map(([, layer]) => layer),
+      terminal,
+    ),
     layers: [...applied.map(([name]) => name), terminalName],
-    notEnforced: notEnforced(route),
     status: () => Object.fromEntries(readers.map(([key, read]) => [key, read()])),
   };
 }
@@ -102,19 +72,12 @@ export function compose(layers: readonly Layer[], terminal: Handler): Handler {
   return layers.reduceRight<Handler>((next, layer) => layer(next), terminal);
 }
 
-function buildTerminal(route: RoutePolicy, deps: BuildDeps, status: StatusRegistrar): [TerminalName, Handler] {
-  if (route.scatterGather !== undefined) return ['scatterGather', scatterGatherTerminal(route, route.scatterGather, deps, status)];
-  const upstream = deps.upstreams.get(route.upstream ?? '');
-  if (upstream === undefined) throw new Error(`route ${route.name}: upstream ${route.upstream ?? '(none)'} was not built`);
-  return ['forward', forwardTerminal(upstream)];
-}
-
-function notEnforced(route: RoutePolicy): string[] {
-  const missing: string[] = [];
-  for (const [layer, key] of Object.entries(LAYER_KEYS) as [LayerName, keyof RoutePolicy][]) {
-    if (route[key] !== undefined && LAYER_FACTORIES[layer] === undefined) missing.push(key);
+function buildTerminal(route: RoutePolicy, context: LayerContext<Metrics>): [TerminalName, Handler] {
+  for (const { name, factory } of TERMINALS) {
+    const terminal = factory(route, context);
+    if (terminal !== undefined) return [name, terminal];
   }
-  return missing;
+  throw new Error(`route ${route.name} has no terminal step`);
 }
 
 function upstreamLabel(route: RoutePolicy): string {

@@ -4,8 +4,7 @@
  * the tries in all and `hedge.maxAttempts` the copies in flight. The observe layer reads the
  * outcome fields for metrics and the access log.
  */
-import type { Exchange } from './layer.js';
-import type { Signal } from './signal.js';
+import type { ErrorCode } from '../errors.js';
 
 export class AttemptLedger {
   /** Tries sent upstream so far (first, retries and hedge copies). */
@@ -26,7 +25,7 @@ export class AttemptLedger {
   /** Breaker state seen by the last try, for the access log. */
   breakerState: string | undefined;
   /** The sidecar's own error code, when it answered instead of the upstream. */
-  errorCode: string | undefined;
+  errorCode: ErrorCode | 'client-closed' | undefined;
   status = 0;
   readonly startedAt: number;
 
@@ -65,9 +64,4 @@ export class AttemptLedger {
     this.endpoint = origin;
     if (!this.endpointsTried.includes(origin)) this.endpointsTried.push(origin);
   }
-}
-
-/** The same exchange seen through another signal (a deadline, a hedge copy's own abort). */
-export function withSignal(exchange: Exchange, signal: Signal): Exchange {
-  return { request: exchange.request, route: exchange.route, ledger: exchange.ledger, signal };
 }

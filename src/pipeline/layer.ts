@@ -83,3 +83,8 @@ export interface Exchange {
 export type Handler = (exchange: Exchange) => Promise<ProxyResponse>;
 
 export type Layer = (next: Handler) => Handler;
+
+/** The same exchange seen through another signal (a deadline, a hedge copy's own abort). */
+export function withSignal(exchange: Exchange, signal: Signal): Exchange {
+  return { request: exchange.request, route: exchange.route, ledger: exchange.ledger, signal };
+}

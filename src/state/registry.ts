@@ -8,12 +8,27 @@ export interface Disposable {
   dispose(): void | Promise<void>;
 }
 
+/** What is kept: one kind per pattern's state. */
+export type StateKind = 'upstream' | 'retry-budget' | 'hedge-budget' | 'latency' | 'circuit-breaker' | 'bulkhead' | 'shadow' | 'shadow-upstream' | 'scatter-stats';
+
+/** A registry key, made only by `stateKey`, so every key has the same shape. */
+export type StateKey = string & { readonly __stateKey: true };
+
+/**
+ * The key of one piece of state: its kind, then what identifies it (route, upstream, target
+ * names) and the settings that shape it (a changed block gets fresh state). Parts are joined
+ * with NUL, which no name or JSON text contains unescaped.
+ */
+export function stateKey(kind: StateKind, ...parts: readonly (string | number | object | undefined)[]): StateKey {
+  return [kind, ...parts.map((p) => (typeof p === 'object' ? JSON.stringify(p) : String(p)))].join('\0') as StateKey;
+}
+
 export class StateRegistry {
-  readonly #entries = new Map<string, Disposable & { readonly value: unknown }>();
-  #touched = new Set<string>();
+  readonly #entries = new Map<StateKey, Disposable & { readonly value: unknown }>();
+  #touched = new Set<StateKey>();
 
   /** The entry under `key`, created on first use. Marks it as used by the policy being built. */
-  acquire<T>(key: string, create: () => T, dispose: (value: T) => void | Promise<void> = () => {}): T {
+  acquire<T>(key: StateKey, create: () => T, dispose: (value: T) => void | Promise<void> = () => {}): T {
     this.#touched.add(key);
     const existing = this.#entries.get(key);
     if (existing !== undefined) return existing.value as T;
@@ -35,12 +50,12 @@ export class StateRegistry {
   }
 
   /** A failed build: forget what it created that the running policy does not use. */
-  async abandonBuild(keep: ReadonlySet<string>): Promise<void> {
+  async abandonBuild(keep: ReadonlySet<StateKey>): Promise<void> {
     this.#touched = new Set(keep);
     await this.sweep();
   }
 
-  keys(): ReadonlySet<string> {
+  keys(): ReadonlySet<StateKey> {
     return new Set(this.#touched);
   }
 

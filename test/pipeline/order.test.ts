@@ -2,7 +2,7 @@ import t from 'tap';
 import { compose } from '../../src/pipeline/build.js';
 import { AttemptLedger } from '../../src/pipeline/exchange.js';
 import { NO_ROUTE, type Exchange, type Layer, type ProxyResponse } from '../../src/pipeline/layer.js';
-import { LAYER_ORDER } from '../../src/pipeline/order.js';
+import { LAYER_ORDER } from '../../src/pipeline/layers.js';
 import { CancelScope } from '../../src/pipeline/signal.js';
 import { BufferedBody } from '../../src/http/buffered-body.js';
 

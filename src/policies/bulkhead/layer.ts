@@ -15,9 +15,9 @@
  */
 import type { BulkheadPolicy, PartitionKey, RoutePolicy } from '../../config/types.js';
 import { OutriderError } from '../../errors.js';
-import type { StatusRegistrar } from '../../pipeline/build.js';
+import type { LayerContext } from '../../pipeline/contract.js';
 import type { Exchange, Handler, Layer, ProxyRequest, ProxyResponse } from '../../pipeline/layer.js';
-import type { StateRegistry } from '../../state/registry.js';
+import { stateKey } from '../../state/registry.js';
 import { BulkheadPartitions, BulkheadRejection, type BulkheadPool, type BulkheadRecorder } from './pool.js';
 
 /** Keyed pools at most per route; more keys share the overflow pool. */
@@ -32,21 +32,15 @@ export interface BulkheadMetrics {
   bulkheadRecorder(route: string): BulkheadRecorder;
 }
 
-export interface BulkheadDeps {
-  readonly registry: StateRegistry;
-  readonly metrics: BulkheadMetrics;
-}
-
-export function bulkheadLayer(route: RoutePolicy, deps: BulkheadDeps, status: StatusRegistrar): Layer | undefined {
+export function bulkheadLayer(route: RoutePolicy, context: LayerContext<BulkheadMetrics>): Layer | undefined {
   const policy = route.bulkhead;
   if (policy === undefined) return undefined;
   // Keyed by the settings too: a changed block starts with fresh pools, an unchanged one keeps
   // its occupancy across a reload (requests in flight still hold their slots).
-  const partitions = deps.registry.acquire(
-    `bulkhead\0${route.name}\0${JSON.stringify(policy)}`,
-    () => new BulkheadPartitions(policy, deps.metrics.bulkheadRecorder(route.name), MAX_PARTITIONS),
+  const partitions = context.registry.acquire(stateKey('bulkhead', route.name, policy), () =>
+    new BulkheadPartitions(policy, context.metrics.bulkheadRecorder(route.name), MAX_PARTITIONS),
   );
-  status('bulkhead', () => bulkheadStatus(policy, partitions));
+  context.status('bulkhead', () => bulkheadStatus(policy, partitions));
   const keyOf = partitionKeyReader(policy.partitionBy);
   return (next) =>
     function bulkhead(exchange: Exchange): Promise<ProxyResponse> {

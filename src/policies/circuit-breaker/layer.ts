@@ -17,10 +17,10 @@
  */
 import type { BreakerFailure, CircuitBreakerPolicy, RoutePolicy } from '../../config/types.js';
 import { isOutriderError, OutriderError } from '../../errors.js';
-import type { StatusRegistrar } from '../../pipeline/build.js';
+import type { LayerContext } from '../../pipeline/contract.js';
 import type { Exchange, Handler, Layer, ProxyResponse } from '../../pipeline/layer.js';
-import type { StateRegistry } from '../../state/registry.js';
-import { BreakerStateMachine, MONOTONIC_CLOCK, type BreakerState, type Clock, type Verdict } from './state.js';
+import { stateKey } from '../../state/registry.js';
+import { BreakerStateMachine, type BreakerState, type Verdict } from './state.js';
 import { isBreakerFailure, outcomeOfError, outcomeOfStatus } from '../../pipeline/outcome.js';
 
 /** What the breaker reports to metrics; implemented by observability/metrics.ts. */
@@ -30,12 +30,8 @@ export interface BreakerMetrics {
   countBreakerTransition(route: string, upstream: string, from: BreakerState, to: BreakerState): void;
 }
 
-export interface BreakerDeps {
-  readonly registry: StateRegistry;
-  readonly metrics: BreakerMetrics;
-  /** Tests inject a clock to move time by hand. */
-  readonly clock?: Clock;
-}
+/** What a breaker needs of the layer context (scatter-gather gives each target one too). */
+export type BreakerDeps = Pick<LayerContext<BreakerMetrics>, 'registry' | 'metrics' | 'clock'>;
 
 /** A route's breaker for one upstream, with what the layer needs to judge and refuse. */
 export class RouteBreaker {
@@ -49,7 +45,7 @@ export class RouteBreaker {
     this.route = route;
     this.upstream = upstream;
     this.policy = policy;
-    this.machine = new BreakerStateMachine(policy, deps.clock ?? MONOTONIC_CLOCK);
+    this.machine = new BreakerStateMachine(policy, deps.clock);
     this.machine.onTransition((from, to) => deps.metrics.countBreakerTransition(route, upstream, from, to));
     this.#untrack = deps.metrics.trackBreaker(route, upstream, () => this.machine.state);
   }
@@ -76,19 +72,18 @@ export class RouteBreaker {
  * can give each target its own breaker the same way.
  */
 export function acquireBreaker(route: string, upstream: string, policy: CircuitBreakerPolicy, deps: BreakerDeps): RouteBreaker {
-  const key = `circuitBreaker\0${route}\0${upstream}\0${JSON.stringify(policy)}`;
   return deps.registry.acquire(
-    key,
+    stateKey('circuit-breaker', route, upstream, policy),
     () => new RouteBreaker(route, upstream, policy, deps),
     (breaker) => breaker.dispose(),
   );
 }
 
-export function circuitBreakerLayer(route: RoutePolicy, deps: BreakerDeps, status: StatusRegistrar): Layer | undefined {
+export function circuitBreakerLayer(route: RoutePolicy, context: LayerContext<BreakerMetrics>): Layer | undefined {
   // A scatter-gather route has no single upstream; its terminal gives each target a breaker.
   if (route.circuitBreaker === undefined || route.upstream === undefined) return undefined;
-  const breaker = acquireBreaker(route.name, route.upstream, route.circuitBreaker, deps);
-  status('circuitBreaker', () => breaker.status());
+  const breaker = acquireBreaker(route.name, route.upstream, route.circuitBreaker, context);
+  context.status('circuitBreaker', () => breaker.status());
   return (next) => guardedBy(breaker, next);
 }
 

@@ -17,17 +17,14 @@
  * counter) is smaller than the adapter that would bend it, so this is our own ~150 lines, with
  * time injected as a `Clock` and every transition reported to listeners.
  */
-import { performance } from 'node:perf_hooks';
 import type { CircuitBreakerPolicy } from '../../config/types.js';
+import { SlidingWindow } from '../../util/sliding-window.js';
+import { systemClock, type Clock as FullClock } from '../../util/clock.js';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
-/** Milliseconds from an arbitrary origin; only differences matter. Injected so tests count, not sleep. */
-export interface Clock {
-  now(): number;
-}
-
-export const MONOTONIC_CLOCK: Clock = { now: () => performance.now() };
+/** The one clock (util/clock.ts): only its now() is read here. Injected so tests count, not sleep. */
+type Clock = Pick<FullClock, 'now'>;
 
 /** A call the breaker let through. Hand it back to `record` once the call has a verdict. */
 export interface Admission {
@@ -64,7 +61,7 @@ const WINDOW_BUCKETS = 10;
 export class BreakerStateMachine {
   readonly #settings: BreakerSettings;
   readonly #clock: Clock;
-  readonly #window: RollingCounts;
+  readonly #window: SlidingWindow<'calls' | 'failures'>;
   readonly #listeners: TransitionListener[] = [];
   #state: BreakerState = 'closed';
   #generation = 0;
@@ -73,10 +70,10 @@ export class BreakerStateMachine {
   #probesSucceeded = 0;
   #lastOpened: string | undefined;
 
-  constructor(settings: BreakerSettings, clock: Clock = MONOTONIC_CLOCK) {
+  constructor(settings: BreakerSettings, clock: Clock = systemClock) {
     this.#settings = settings;
     this.#clock = clock;
-    this.#window = new RollingCounts(settings.windowMs, WINDOW_BUCKETS);
+    this.#window = new SlidingWindow(settings.windowMs, WINDOW_BUCKETS, ['calls', 'failures']);
   }
 
   /** The current state, after moving from open to half-open if `openFor` has passed. */
@@ -122,7 +119,8 @@ export class BreakerStateMachine {
   snapshot(): BreakerSnapshot {
     const now = this.#clock.now();
     this.#advance(now);
-    const { calls, failures } = this.#window.totals(now);
+    const calls = this.#window.sum(now, 'calls');
+    const failures = this.#window.sum(now, 'failures');
     return {
       state: this.#state,
       calls,
@@ -149,8 +147,10 @@ export class BreakerStateMachine {
   }
 
   #recordClosed(now: number, failed: boolean): void {
-    this.#window.add(now, failed);
-    const { calls, failures } = this.#window.totals(now);
+    this.#window.add(now, 'calls');
+    if (failed) this.#window.add(now, 'failures');
+    const calls = this.#window.sum(now, 'calls');
+    const failures = this.#window.sum(now, 'failures');
     const { minRequests, failureRatio, windowMs } = this.#settings;
     // Every finished call is checked, successes too: a success can bring the calls up to
     // minRequests while the ratio is already at the threshold.
@@ -192,60 +192,6 @@ export class BreakerStateMachine {
     this.#probesInFlight = 0;
     this.#probesSucceeded = 0;
     for (const listener of this.#listeners) listener(previous, next);
-  }
-}
-
-/**
- * Calls and failures over a sliding window, in fixed buckets (Hystrix's and opossum's scheme):
- * a bucket is reused once it falls out of the window, so memory is constant and adding a call
- * costs one comparison and two increments.
- */
-export class RollingCounts {
-  readonly #bucketMs: number;
-  readonly #calls: number[];
-  readonly #failures: number[];
-  /** The absolute bucket number each slot currently holds; -Infinity when empty (never inside a window). */
-  readonly #epochs: number[];
-
-  constructor(windowMs: number, buckets: number) {
-    this.#bucketMs = Math.max(1, windowMs / buckets);
-    this.#calls = new Array<number>(buckets).fill(0);
-    this.#failures = new Array<number>(buckets).fill(0);
-    this.#epochs = new Array<number>(buckets).fill(-Infinity);
-  }
-
-  add(now: number, failed: boolean): void {
-    const slot = this.#slotFor(Math.floor(now / this.#bucketMs));
-    this.#calls[slot] = (this.#calls[slot] ?? 0) + 1;
-    if (failed) this.#failures[slot] = (this.#failures[slot] ?? 0) + 1;
-  }
-
-  totals(now: number): { calls: number; failures: number } {
-    const current = Math.floor(now / this.#bucketMs);
-    const oldest = current - this.#epochs.length + 1;
-    let calls = 0;
-    let failures = 0;
-    for (let slot = 0; slot < this.#epochs.length; slot++) {
-      const epoch = this.#epochs[slot] ?? -Infinity;
-      if (epoch < oldest || epoch > current) continue;
-      calls += this.#calls[slot] ?? 0;
-      failures += this.#failures[slot] ?? 0;
-    }
-    return { calls, failures };
-  }
-
-  clear(): void {
-    this.#epochs.fill(-Infinity);
-  }
-
-  #slotFor(epoch: number): number {
-    const slot = epoch % this.#epochs.length;
-    if (this.#epochs[slot] !== epoch) {
-      this.#epochs[slot] = epoch;
-      this.#calls[slot] = 0;
-      this.#failures[slot] = 0;
-    }
-    return slot;
   }
 }
 

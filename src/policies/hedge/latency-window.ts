@@ -5,6 +5,7 @@
  * Percentiles are recomputed at most every REFRESH_MS (merging histograms per request would
  * cost more than the hedge saves).
  */
+import { systemClock, type Clock } from '../../util/clock.js';
 import { build, type Histogram } from 'hdr-histogram-js';
 
 const REFRESH_MS = 250;
@@ -18,17 +19,17 @@ function newHistogram(): Histogram {
 
 export class LatencyWindow {
   readonly #periodMs: number;
-  readonly #now: () => number;
+  readonly #clock: Pick<Clock, 'now'>;
   #current = newHistogram();
   #previous = newHistogram();
   #rotatedAt: number;
   #cache = new Map<number, number>();
   #cachedAt = -Infinity;
 
-  constructor(periodMs = 10_000, now: () => number = Date.now) {
+  constructor(periodMs = 10_000, clock: Pick<Clock, 'now'> = systemClock) {
     this.#periodMs = periodMs;
-    this.#now = now;
-    this.#rotatedAt = now();
+    this.#clock = clock;
+    this.#rotatedAt = clock.now();
   }
 
   record(ms: number): void {
@@ -39,7 +40,7 @@ export class LatencyWindow {
   /** The `percentile` (0-100) in ms over the window, or undefined with too few samples. */
   percentile(percentile: number): number | undefined {
     this.#rotate();
-    const now = this.#now();
+    const now = this.#clock.now();
     if (now - this.#cachedAt > REFRESH_MS) {
       this.#cache.clear();
       this.#cachedAt = now;
@@ -65,7 +66,7 @@ export class LatencyWindow {
   }
 
   #rotate(): void {
-    const now = this.#now();
+    const now = this.#clock.now();
     if (now - this.#rotatedAt < this.#periodMs) return;
     // More than two periods of silence: the old data is no longer "recent" at all.
     this.#previous = now - this.#rotatedAt >= 2 * this.#periodMs ? newHistogram() : this.#current;

@@ -14,11 +14,11 @@
  *   is still in flight; if nothing better arrives it is passed on.
  * - Idempotent methods only, unless listed; bodies must be replayable.
  */
-import { performance } from 'node:perf_hooks';
-import type { Counter } from 'prom-client';
 import type { FailureCondition, HedgePolicy, RoutePolicy } from '../../config/types.js';
-import type { BuildDeps, StatusRegistrar } from '../../pipeline/build.js';
-import { withSignal } from '../../pipeline/exchange.js';
+import type { LayerContext } from '../../pipeline/contract.js';
+import { stateKey } from '../../state/registry.js';
+import type { Clock } from '../../util/clock.js';
+import { withSignal } from '../../pipeline/layer.js';
 import type { Exchange, Handler, Layer, ProxyResponse } from '../../pipeline/layer.js';
 import { isReplayable, replayable } from '../../pipeline/replay.js';
 import { Cancelled, CancelScope } from '../../pipeline/signal.js';
@@ -26,24 +26,38 @@ import { TryBudget } from '../retry/budget.js';
 import { LatencyWindow } from './latency-window.js';
 import { meetsAny, outcomeOfStatus } from '../../pipeline/outcome.js';
 
-export function hedgeLayer(route: RoutePolicy, deps: BuildDeps, status: StatusRegistrar): Layer | undefined {
+/** What hedging reports; implemented by observability/metrics.ts. */
+export interface HedgeMetrics {
+  triesCounter(route: string, kind: 'hedge'): Increment;
+  hedgeWinsCounter(route: string): Increment;
+  budgetExhaustedCounter(route: string, budget: 'hedge'): Increment;
+  replaySkippedCounter(route: string): Increment;
+}
+
+interface Increment {
+  inc(): void;
+}
+
+export function hedgeLayer(route: RoutePolicy, context: LayerContext<HedgeMetrics>): Layer | undefined {
   const policy = route.hedge;
   if (policy === undefined || policy.maxAttempts < 2) return undefined;
-  const latency = deps.registry.acquire(`latency:${route.name}`, () => new LatencyWindow());
-  const budget = deps.registry.acquire(`hedge-budget:${route.name}:${policy.budget.ratio}`, () => new TryBudget(policy.budget.ratio, 0));
+  const { metrics, clock } = context;
+  const latency = context.registry.acquire(stateKey('latency', route.name), () => new LatencyWindow(undefined, clock));
+  const budget = context.registry.acquire(stateKey('hedge-budget', route.name, policy.budget.ratio), () => new TryBudget(policy.budget.ratio, 0, clock));
   const delayMs = (): number | undefined => hedgeDelayMs(policy, latency);
-  status('hedge', () => ({ delayMs: delayMs() ?? null, samples: latency.samples(), budget: budget.snapshot() }));
+  context.status('hedge', () => ({ delayMs: delayMs() ?? null, samples: latency.samples(), budget: budget.snapshot() }));
   const race: RaceSettings = {
     maxAttempts: policy.maxAttempts,
     retryOn: route.retry?.on,
     latency,
     mayHedge: () => budget.tryWithdraw(),
-    hedges: deps.metrics.tries.labels(route.name, 'hedge'),
-    wins: deps.metrics.hedgeWins.labels(route.name),
-    exhausted: deps.metrics.budgetExhausted.labels(route.name, 'hedge'),
+    hedges: metrics.triesCounter(route.name, 'hedge'),
+    wins: metrics.hedgeWinsCounter(route.name),
+    exhausted: metrics.budgetExhaustedCounter(route.name, 'hedge'),
+    clock,
   };
-  const skipped = deps.metrics.replaySkipped.labels(route.name);
-  const limitBytes = deps.policy.replayBodyLimitBytes;
+  const skipped = metrics.replaySkippedCounter(route.name);
+  const limitBytes = context.replayBodyLimitBytes;
 
   return (next) =>
     async function hedge(original: Exchange): Promise<ProxyResponse> {
@@ -52,7 +66,7 @@ export function hedgeLayer(route: RoutePolicy, deps: BuildDeps, status: StatusRe
       if (!isReplayable(exchange.request.body)) return next(exchange);
       budget.recordRequest();
       const delay = delayMs();
-      if (delay === undefined) return timed(next, exchange, latency);
+      if (delay === undefined) return timed(next, exchange, latency, clock);
       return new HedgedRace(exchange, next, race, delay).run();
     };
 }
@@ -65,10 +79,10 @@ export function hedgeDelayMs(policy: HedgePolicy, latency: LatencyWindow): numbe
 }
 
 /** One try, its time to headers recorded (warm-up, before the histogram can set a delay). */
-async function timed(next: Handler, exchange: Exchange, latency: LatencyWindow): Promise<ProxyResponse> {
-  const startedAt = performance.now();
+async function timed(next: Handler, exchange: Exchange, latency: LatencyWindow, clock: Clock): Promise<ProxyResponse> {
+  const startedAt = clock.now();
   const response = await next(exchange);
-  latency.record(performance.now() - startedAt);
+  latency.record(clock.now() - startedAt);
   return response;
 }
 
@@ -77,9 +91,10 @@ interface RaceSettings {
   readonly retryOn: readonly FailureCondition[] | undefined;
   readonly latency: LatencyWindow;
   mayHedge(): boolean;
-  readonly hedges: Counter.Internal;
-  readonly wins: Counter.Internal;
-  readonly exhausted: Counter.Internal;
+  readonly hedges: Increment;
+  readonly wins: Increment;
+  readonly exhausted: Increment;
+  readonly clock: Clock;
 }
 
 interface Copy {
@@ -125,14 +140,14 @@ class HedgedRace {
   #launch(): void {
     const { scope, release } = CancelScope.linkedTo(this.#exchange.signal);
     this.#exchange.ledger.onFinish(release);
-    const copy: Copy = { index: this.#copies.length, scope, startedAt: performance.now() };
+    const copy: Copy = { index: this.#copies.length, scope, startedAt: this.#settings.clock.now() };
     this.#copies.push(copy);
     this.#inFlight += 1;
     this.#next(withSignal(this.#exchange, scope)).then(
       (response) => this.#onResponse(copy, response),
       (err: unknown) => this.#onError(err),
     );
-    if (this.#copies.length < this.#settings.maxAttempts) this.#timer = setTimeout(this.#onDelay, this.#delayMs);
+    if (this.#copies.length < this.#settings.maxAttempts) this.#timer = this.#settings.clock.setTimeout(this.#onDelay, this.#delayMs);
   }
 
   readonly #onDelay = (): void => {
@@ -196,6 +211,6 @@ class HedgedRace {
    */
   #recordLatency(): void {
     const first = this.#copies[0];
-    if (first !== undefined) this.#settings.latency.record(performance.now() - first.startedAt);
+    if (first !== undefined) this.#settings.latency.record(this.#settings.clock.now() - first.startedAt);
   }
 }

@@ -7,7 +7,8 @@
  * never by `attempts`. Retry and hedge each keep one per route (hedge with no floor). Counts
  * live in ten 1-second buckets.
  */
-import { SlidingCounts } from '../../util/sliding-counts.js';
+import { systemClock, type Clock } from '../../util/clock.js';
+import { SlidingWindow } from '../../util/sliding-window.js';
 
 export const BUDGET_WINDOW_SECONDS = 10;
 
@@ -21,29 +22,31 @@ export interface BudgetSnapshot {
 export class TryBudget {
   readonly ratio: number;
   readonly minPerSecond: number;
-  readonly #counts: SlidingCounts<'requests' | 'extra'>;
+  readonly #counts: SlidingWindow<'requests' | 'extra'>;
+  readonly #clock: Pick<Clock, 'now'>;
 
-  constructor(ratio: number, minPerSecond: number, now: () => number = Date.now) {
+  constructor(ratio: number, minPerSecond: number, clock: Pick<Clock, 'now'> = systemClock) {
     this.ratio = ratio;
     this.minPerSecond = minPerSecond;
-    this.#counts = new SlidingCounts(BUDGET_WINDOW_SECONDS, ['requests', 'extra'], now);
+    this.#counts = new SlidingWindow(BUDGET_WINDOW_SECONDS * 1000, BUDGET_WINDOW_SECONDS, ['requests', 'extra']);
+    this.#clock = clock;
   }
 
   /** Every request the policy applies to, tried or not. */
   recordRequest(): void {
-    this.#counts.add('requests');
+    this.#counts.add(this.#clock.now(), 'requests');
   }
 
   /** Take one extra try from the budget; false when it is spent. */
   tryWithdraw(): boolean {
-    if (this.#counts.sum('extra') >= this.#allowance(this.#counts.sum('requests'))) return false;
-    this.#counts.add('extra');
+    if (this.#counts.sum(this.#clock.now(), 'extra') >= this.#allowance(this.#counts.sum(this.#clock.now(), 'requests'))) return false;
+    this.#counts.add(this.#clock.now(), 'extra');
     return true;
   }
 
   snapshot(): BudgetSnapshot {
-    const requests = this.#counts.sum('requests');
-    const extraTries = this.#counts.sum('extra');
+    const requests = this.#counts.sum(this.#clock.now(), 'requests');
+    const extraTries = this.#counts.sum(this.#clock.now(), 'extra');
     return { requests, extraTries, balance: Math.max(0, Math.floor(this.#allowance(requests)) - extraTries) };
   }
 

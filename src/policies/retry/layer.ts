@@ -16,28 +16,39 @@
  * - The body must be replayable (read into memory up to `replayBodyLimit`); a larger one is
  *   sent once, as if the route had no retry.
  */
-import { performance } from 'node:perf_hooks';
 import type { RetryPolicy, RoutePolicy } from '../../config/types.js';
 import { OutriderError } from '../../errors.js';
-import type { BuildDeps, StatusRegistrar } from '../../pipeline/build.js';
+import type { LayerContext } from '../../pipeline/contract.js';
+import { stateKey } from '../../state/registry.js';
 import type { Exchange, Layer, ProxyResponse } from '../../pipeline/layer.js';
 import { isReplayable, replayable } from '../../pipeline/replay.js';
 import type { Signal } from '../../pipeline/signal.js';
+import type { Clock } from '../../util/clock.js';
 import { TryBudget } from './budget.js';
 import { meetsAny, outcomeOfError, outcomeOfStatus } from '../../pipeline/outcome.js';
 
-export function retryLayer(route: RoutePolicy, deps: BuildDeps, status: StatusRegistrar): Layer | undefined {
+/** What retry reports; implemented by observability/metrics.ts. */
+export interface RetryMetrics {
+  triesCounter(route: string, kind: 'retry'): Increment;
+  budgetExhaustedCounter(route: string, budget: 'retry'): Increment;
+  replaySkippedCounter(route: string): Increment;
+}
+
+export interface Increment {
+  inc(): void;
+}
+
+export function retryLayer(route: RoutePolicy, context: LayerContext<RetryMetrics>): Layer | undefined {
   const policy = route.retry;
   if (policy === undefined || policy.attempts <= 1) return undefined;
-  const budget = deps.registry.acquire(
-    `retry-budget:${route.name}:${policy.budget.ratio}:${policy.budget.minPerSecond}`,
-    () => new TryBudget(policy.budget.ratio, policy.budget.minPerSecond),
-  );
-  status('retry', () => ({ attempts: policy.attempts, budget: budget.snapshot() }));
-  const retries = deps.metrics.tries.labels(route.name, 'retry');
-  const exhausted = deps.metrics.budgetExhausted.labels(route.name, 'retry');
-  const skipped = deps.metrics.replaySkipped.labels(route.name);
-  const limitBytes = deps.policy.replayBodyLimitBytes;
+  const { ratio, minPerSecond } = policy.budget;
+  const budget = context.registry.acquire(stateKey('retry-budget', route.name, ratio, minPerSecond), () => new TryBudget(ratio, minPerSecond, context.clock));
+  context.status('retry', () => ({ attempts: policy.attempts, budget: budget.snapshot() }));
+  const retries = context.metrics.triesCounter(route.name, 'retry');
+  const exhausted = context.metrics.budgetExhaustedCounter(route.name, 'retry');
+  const skipped = context.metrics.replaySkippedCounter(route.name);
+  const limitBytes = context.replayBodyLimitBytes;
+  const clock = context.clock;
 
   return (next) =>
     async function retry(original: Exchange): Promise<ProxyResponse> {
@@ -49,6 +60,7 @@ export function retryLayer(route: RoutePolicy, deps: BuildDeps, status: StatusRe
       return tryUntilDone(exchange, next, policy, {
         mayRetry: () => (budget.tryWithdraw() ? true : (exhausted.inc(), false)),
         onRetry: () => retries.inc(),
+        clock,
       });
     };
 }
@@ -57,6 +69,7 @@ interface RetryHooks {
   /** Asks the budget; false means stop and pass on what we have. */
   mayRetry(): boolean;
   onRetry(): void;
+  readonly clock: Clock;
 }
 
 /** The retry loop: one try at a time, each failure judged, waited on and retried while allowed. */
@@ -81,10 +94,10 @@ async function tryUntilDone(exchange: Exchange, next: (e: Exchange) => Promise<P
     // This try failed in a retryable way: is another one allowed, and worth its wait?
     if (ledger.tries >= ledger.maxTries || signal.aborted) return passOn(last, failure);
     const waitMs = retryAfterMs(last) ?? backoffMs(policy, retryNumber);
-    if (performance.now() + waitMs >= ledger.deadline) return passOn(last, failure);
+    if (hooks.clock.now() + waitMs >= ledger.deadline) return passOn(last, failure);
     if (!hooks.mayRetry()) return passOn(last, failure ?? budgetError(exchange));
     try {
-      await sleep(waitMs, signal);
+      await sleep(waitMs, signal, hooks.clock);
     } catch (err) {
       last?.body.destroy();
       throw err;
@@ -127,14 +140,14 @@ export function retryAfterMs(response: ProxyResponse | undefined, now: number = 
 }
 
 /** Wait, unless the exchange is cancelled first (then reject with its reason). */
-function sleep(ms: number, signal: Signal): Promise<void> {
+function sleep(ms: number, signal: Signal, clock: Clock): Promise<void> {
   if (ms <= 0) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const onAbort = (reason: Error): void => {
       clearTimeout(timer);
       reject(reason);
     };
-    const timer = setTimeout(() => {
+    const timer = clock.setTimeout(() => {
       signal.offAbort(onAbort);
       resolve();
     }, ms);

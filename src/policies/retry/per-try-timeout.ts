@@ -6,17 +6,18 @@
  */
 import { OutriderError } from '../../errors.js';
 import type { RoutePolicy } from '../../config/types.js';
-import { withSignal } from '../../pipeline/exchange.js';
+import type { LayerContext } from '../../pipeline/contract.js';
+import { withSignal } from '../../pipeline/layer.js';
 import type { Exchange, Layer, ProxyResponse } from '../../pipeline/layer.js';
 import { CancelScope } from '../../pipeline/signal.js';
 
-export function perTryTimeoutLayer(route: RoutePolicy): Layer | undefined {
+export function perTryTimeoutLayer(route: RoutePolicy, context: Pick<LayerContext, 'clock'>): Layer | undefined {
   const limitMs = route.retry?.perTryTimeoutMs;
   if (limitMs === undefined || limitMs <= 0) return undefined;
   return (next) =>
     function perTryTimeout(exchange: Exchange): Promise<ProxyResponse> {
       const { scope, release } = CancelScope.linkedTo(exchange.signal);
-      const timer = setTimeout(() => {
+      const timer = context.clock.setTimeout(() => {
         scope.abort(
           new OutriderError('timeout', `try ${exchange.ledger.tries} of route ${route.name} timed out after ${limitMs} ms (perTryTimeout)`, {
             route: route.name,

@@ -17,20 +17,22 @@
  * alone would have left it reachable), else 502 `upstream-unreachable`, with every unanswered
  * call's reason under `targets`.
  */
-import type { RoutePolicy, ScatterGatherPolicy, ScatterRequire, ScatterTarget } from '../../config/types.js';
+import type { RoutePolicy, ScatterRequire, ScatterTarget } from '../../config/types.js';
 import { OutriderError } from '../../errors.js';
 import { BufferedBody } from '../../http/buffered-body.js';
-import type { BuildDeps, StatusRegistrar } from '../../pipeline/build.js';
+import type { LayerContext } from '../../pipeline/contract.js';
+import { stateKey } from '../../state/registry.js';
 import type { Exchange, Handler, ProxyResponse } from '../../pipeline/layer.js';
 import { isReplayable, replayable } from '../../pipeline/replay.js';
 import { Cancelled } from '../../pipeline/signal.js';
 import { forwardTerminal, forwardTo } from '../../upstream/forward.js';
 import type { Endpoint, UpstreamRuntime } from '../../upstream/upstream.js';
-import { acquireBreaker, guardedBy, type RouteBreaker } from '../circuit-breaker/layer.js';
+import { acquireBreaker, guardedBy, type BreakerMetrics, type RouteBreaker } from '../circuit-breaker/layer.js';
 import { aggregatorFor, type Aggregator, type Json } from './aggregate.js';
 import { gather, hardFailedTargets, ruleOf, type Rule } from './gather.js';
 import { compilePathTemplate, type CallFailure, type CallResult, type CallTarget, type PlannedCall, type PathTemplate } from './call.js';
-import { SlidingCounts } from '../../util/sliding-counts.js';
+import { systemClock, type Clock } from '../../util/clock.js';
+import { SlidingWindow } from '../../util/sliding-window.js';
 
 /** The ledger's upstream for a scatter route: the access log and metrics label. */
 export const SCATTER_UPSTREAM = 'scatter-gather';
@@ -44,13 +46,20 @@ export interface ScatterRecorder {
   answer(result: ScatterAnswer): void;
 }
 
-export function scatterGatherTerminal(route: RoutePolicy, policy: ScatterGatherPolicy, deps: BuildDeps, status: StatusRegistrar): Handler {
-  const recorder = deps.metrics.scatterRecorder(route.name);
-  const targets = policy.targets.map((target) => new TargetRuntime(route, target, deps, recorder));
+/** What scatter-gather reports; implemented by observability/metrics.ts. */
+export interface ScatterMetrics extends BreakerMetrics {
+  scatterRecorder(route: string): ScatterRecorder;
+}
+
+export function scatterGatherTerminal(route: RoutePolicy, context: LayerContext<ScatterMetrics>): Handler | undefined {
+  const policy = route.scatterGather;
+  if (policy === undefined) return undefined;
+  const recorder = context.metrics.scatterRecorder(route.name);
+  const targets = policy.targets.map((target) => new TargetRuntime(route, target, context, recorder));
   const aggregator = aggregatorFor(policy);
-  const limitBytes = deps.policy.replayBodyLimitBytes;
+  const limitBytes = context.replayBodyLimitBytes;
   const rule = ruleOf(policy.require, targets.length);
-  status('scatterGather', () => ({
+  context.status('scatterGather', () => ({
     require: describeRequire(policy.require),
     aggregate: policy.aggregate,
     targets: targets.map((t) => t.status()),
@@ -91,8 +100,8 @@ class TargetRuntime implements CallTarget {
   readonly #stats: TargetStats;
   readonly #recorder: ScatterRecorder;
 
-  constructor(route: RoutePolicy, target: ScatterTarget, deps: BuildDeps, recorder: ScatterRecorder) {
-    const upstream = deps.upstreams.get(target.upstream);
+  constructor(route: RoutePolicy, target: ScatterTarget, context: LayerContext<ScatterMetrics>, recorder: ScatterRecorder) {
+    const upstream = context.upstream(target.upstream);
     if (upstream === undefined) throw new Error(`route ${route.name}: upstream ${target.upstream} of target ${target.name} was not built`);
     this.name = target.name;
     this.upstream = upstream;
@@ -100,9 +109,9 @@ class TargetRuntime implements CallTarget {
     this.path = compilePathTemplate(target.path, route.match.pathPrefix);
     this.#target = target;
     // One breaker per route and upstream, as for forward: targets on one upstream share it.
-    this.#breaker = route.circuitBreaker === undefined ? undefined : acquireBreaker(route.name, target.upstream, route.circuitBreaker, deps);
+    this.#breaker = route.circuitBreaker === undefined ? undefined : acquireBreaker(route.name, target.upstream, route.circuitBreaker, context);
     this.#single = this.#stack(forwardTerminal(upstream));
-    this.#stats = deps.registry.acquire(`scatter-stats\0${route.name}\0${target.name}`, () => new TargetStats());
+    this.#stats = context.registry.acquire(stateKey('scatter-stats', route.name, target.name), () => new TargetStats(context.clock));
     this.#recorder = recorder;
   }
 
@@ -216,28 +225,28 @@ const RECENT_SECONDS = 60;
 
 /** A target's successes and failures over the last minute (one-second slots), and its last failure. */
 export class TargetStats {
-  readonly #counts: SlidingCounts<'success' | 'failure'>;
-  readonly #now: () => number;
+  readonly #counts = new SlidingWindow<'success' | 'failure'>(RECENT_SECONDS * 1000, RECENT_SECONDS, ['success', 'failure']);
+  readonly #clock: Pick<Clock, 'now'>;
   #lastFailure: { readonly call: string; readonly error: string; readonly message: string; readonly at: number } | undefined;
 
-  constructor(now: () => number = Date.now) {
-    this.#now = now;
-    this.#counts = new SlidingCounts(RECENT_SECONDS, ['success', 'failure'], now);
+  constructor(clock: Pick<Clock, 'now'> = systemClock) {
+    this.#clock = clock;
   }
 
   record(success: boolean): void {
-    this.#counts.add(success ? 'success' : 'failure');
+    this.#counts.add(this.#clock.now(), success ? 'success' : 'failure');
   }
 
   recordFailure(call: string, failure: CallFailure): void {
     this.record(false);
-    this.#lastFailure = { call, error: failure.code, message: failure.message, at: this.#now() };
+    // A wall-clock time: it is shown on /status as a date.
+    this.#lastFailure = { call, error: failure.code, message: failure.message, at: Date.now() };
   }
 
   snapshot(): Record<string, unknown> {
     const last = this.#lastFailure;
     return {
-      recent: { seconds: RECENT_SECONDS, success: this.#counts.sum('success'), failure: this.#counts.sum('failure') },
+      recent: { seconds: RECENT_SECONDS, success: this.#counts.sum(this.#clock.now(), 'success'), failure: this.#counts.sum(this.#clock.now(), 'failure') },
       lastFailure: last === undefined ? null : { call: last.call, error: last.error, message: last.message, at: new Date(last.at).toISOString() },
     };
   }

@@ -21,13 +21,14 @@ import { performance } from 'node:perf_hooks';
 import type { RoutePolicy, ShadowPolicy } from '../../config/types.js';
 import { OutriderError } from '../../errors.js';
 import { CapturingBody, collectBody, discardBody } from '../../http/collect-body.js';
-import type { BuildDeps, StatusRegistrar } from '../../pipeline/build.js';
+import type { LayerContext } from '../../pipeline/contract.js';
+import { stateKey } from '../../state/registry.js';
 import { AttemptLedger } from '../../pipeline/exchange.js';
 import type { Exchange, Handler, Layer, ProxyRequest, ProxyResponse } from '../../pipeline/layer.js';
 import { isReplayable } from '../../pipeline/replay.js';
 import { Cancelled, CancelScope } from '../../pipeline/signal.js';
 import { forwardTerminal } from '../../upstream/forward.js';
-import { UpstreamRuntime, upstreamStateKey } from '../../upstream/upstream.js';
+import { UpstreamRuntime, upstreamSettings } from '../../upstream/upstream.js';
 import { compareAnswers, IgnoreList, NoiseFilter, type CapturedAnswer } from './compare.js';
 
 export const SHADOW_MAX_IN_FLIGHT = 64;
@@ -102,22 +103,34 @@ class ShadowState {
   }
 }
 
-export function shadowLayer(route: RoutePolicy, deps: BuildDeps, status: StatusRegistrar): Layer | undefined {
+/** What shadowing reports; implemented by observability/metrics.ts. */
+export interface ShadowMetrics {
+  shadowRecorder(route: string): ShadowRecorder;
+}
+
+export interface ShadowRecorder {
+  copy(result: 'sent' | 'dropped' | 'failed'): void;
+  compared(match: boolean): void;
+  difference(kind: string): void;
+}
+
+export function shadowLayer(route: RoutePolicy, context: LayerContext<ShadowMetrics>): Layer | undefined {
   const policy = route.shadow;
-  const target = policy === undefined ? undefined : deps.policy.upstreams.get(policy.upstream);
+  const target = policy === undefined ? undefined : context.upstreamPolicy(policy.upstream);
   if (policy === undefined || target === undefined) return undefined;
   // A pool of its own, so shadow traffic never takes a connection the primary needs.
-  const upstream = deps.registry.acquire(
-    `shadow-${upstreamStateKey(target)}`,
+  const upstream = context.registry.acquire(
+    stateKey('shadow-upstream', upstreamSettings(target)),
     () => new UpstreamRuntime(target),
     (u) => u.close(),
   );
   void upstream.start();
-  const state = deps.registry.acquire(`shadow:${route.name}`, () => new ShadowState());
-  status('shadow', () => ({ upstream: policy.upstream, percent: policy.ratio * 100, ...state.snapshot() }));
-  const primaryUpstream = deps.upstreams.get(route.upstream ?? '');
+  const state = context.registry.acquire(stateKey('shadow', route.name), () => new ShadowState());
+  context.status('shadow', () => ({ upstream: policy.upstream, percent: policy.ratio * 100, ...state.snapshot() }));
+  const primaryUpstream = context.upstream(route.upstream ?? '');
   const probe = primaryUpstream === undefined ? undefined : forwardTerminal(primaryUpstream);
-  const mirror = new Mirror(route, policy, deps, state, forwardTerminal(upstream), probe);
+  const mirror = new Mirror(route, policy, context, state, forwardTerminal(upstream), probe);
+  const limitBytes = context.replayBodyLimitBytes;
 
   return (next) =>
     function shadow(exchange: Exchange): Promise<ProxyResponse> {
@@ -126,7 +139,7 @@ export function shadowLayer(route: RoutePolicy, deps: BuildDeps, status: StatusR
         mirror.count('dropped');
         return next(exchange);
       }
-      const { primary, copy } = teeBody(exchange.request.body, deps.policy.replayBodyLimitBytes);
+      const { primary, copy } = teeBody(exchange.request.body, limitBytes);
       const shadowAnswer = mirror.send(exchange, copy);
       const answer = next(primary === exchange.request.body ? exchange : withBody(exchange, primary));
       if (policy.compare === undefined) return answer;
@@ -139,17 +152,19 @@ export function shadowLayer(route: RoutePolicy, deps: BuildDeps, status: StatusR
 class Mirror {
   readonly #route: RoutePolicy;
   readonly #policy: ShadowPolicy;
-  readonly #deps: BuildDeps;
+  readonly #log: LayerContext['log'];
+  readonly #recorder: ShadowRecorder;
   readonly #state: ShadowState;
   readonly #send: Handler;
   readonly #probe: Handler | undefined;
   readonly #ignore: IgnoreList;
   readonly #timeoutMs: number;
 
-  constructor(route: RoutePolicy, policy: ShadowPolicy, deps: BuildDeps, state: ShadowState, send: Handler, probe: Handler | undefined) {
+  constructor(route: RoutePolicy, policy: ShadowPolicy, context: LayerContext<ShadowMetrics>, state: ShadowState, send: Handler, probe: Handler | undefined) {
     this.#route = route;
     this.#policy = policy;
-    this.#deps = deps;
+    this.#log = context.log;
+    this.#recorder = context.metrics.shadowRecorder(route.name);
     this.#state = state;
     this.#send = send;
     this.#probe = probe;
@@ -159,7 +174,7 @@ class Mirror {
 
   count(result: 'sent' | 'dropped' | 'failed'): void {
     this.#state[result] += 1;
-    this.#deps.metrics.shadowRequests.labels(this.#route.name, result).inc();
+    this.#recorder.copy(result);
   }
 
   /** Fire the shadow copy; resolves with its answer (for compare) or undefined. Never rejects. */
@@ -243,10 +258,10 @@ class Mirror {
     const route = this.#route.name;
     this.#state.compared += 1;
     if (diffs.length === 0) this.#state.matched += 1;
-    this.#deps.metrics.shadowCompares.labels(route, diffs.length === 0 ? 'match' : 'mismatch').inc();
-    for (const diff of diffs) this.#deps.metrics.shadowDiffs.labels(route, diff.kind).inc();
+    this.#recorder.compared(diffs.length === 0);
+    for (const diff of diffs) this.#recorder.difference(diff.kind);
     if (diffs.length > 0 && this.#state.mayLogDiff(Date.now())) {
-      this.#deps.log.info({ route, requestId: exchange.request.requestId, shadow: this.#policy.upstream, diffs }, 'shadow answer differs');
+      this.#log.info({ route, requestId: exchange.request.requestId, shadow: this.#policy.upstream, diffs }, 'shadow answer differs');
     }
   }
 }

@@ -1,5 +1,5 @@
 /**
- * timeout and idleTimeout, the route's two clocks (traffic.md, Routes):
+ * timeout and idleTimeout, the route's two clocks (docs/policy.md, "timeout"):
  *
  * - `timeout` is a deadline counted from the end of the request body (Envoy's meaning), so a
  *   slow upload does not count against it. It bounds queueing, every try, backoff, hedges and
@@ -12,15 +12,16 @@
  *   counters, so it costs nothing per chunk.
  */
 import { OutriderError } from '../../errors.js';
-import { withSignal } from '../../pipeline/exchange.js';
+import type { LayerContext } from '../../pipeline/contract.js';
+import { withSignal } from '../../pipeline/layer.js';
 import { IdleWatch } from '../../pipeline/idle-watch.js';
 import { CancelScope } from '../../pipeline/signal.js';
 import type { Exchange, Layer } from '../../pipeline/layer.js';
 import type { RoutePolicy } from '../../config/types.js';
-import { systemClock, type Clock } from '../../util/clock.js';
 
-export function timeoutLayer(policy: RoutePolicy, clock: Clock = systemClock): Layer | undefined {
+export function timeoutLayer(policy: RoutePolicy, context: Pick<LayerContext, 'clock'>): Layer | undefined {
   const { timeoutMs, idleTimeoutMs } = policy;
+  const clock = context.clock;
   if (timeoutMs <= 0 && idleTimeoutMs <= 0) return undefined;
   return (next) =>
     function timeout(exchange: Exchange) {

@@ -3,7 +3,7 @@
  * calls and moving time, never by sleeping.
  */
 import t from 'tap';
-import { BreakerStateMachine, RollingCounts, type Admission, type BreakerSettings, type BreakerState } from '../../../src/policies/circuit-breaker/state.js';
+import { BreakerStateMachine, type Admission, type BreakerSettings, type BreakerState } from '../../../src/policies/circuit-breaker/state.js';
 
 const SETTINGS: BreakerSettings = { failureRatio: 0.5, minRequests: 4, windowMs: 10_000, openForMs: 5_000, halfOpenRequests: 2 };
 
@@ -148,18 +148,4 @@ t.test('elapsedMs measures from admission on the same clock', async (t) => {
   const admission = admitted(machine.admit());
   clock.ms += 1_234;
   t.equal(machine.elapsedMs(admission), 1_234);
-});
-
-t.test('RollingCounts: buckets are reused once they leave the window', async (t) => {
-  const counts = new RollingCounts(1_000, 10);
-  counts.add(0, true);
-  counts.add(150, false);
-  counts.add(950, false);
-  t.same(counts.totals(999), { calls: 3, failures: 1 });
-  t.same(counts.totals(1_050), { calls: 2, failures: 0 }, 'the first bucket (0-99 ms) fell out');
-  counts.add(1_000, true); // reuses the first bucket's slot
-  t.same(counts.totals(1_000), { calls: 3, failures: 1 });
-  t.same(counts.totals(5_000), { calls: 0, failures: 0 });
-  counts.clear();
-  t.same(counts.totals(1_000), { calls: 0, failures: 0 });
 });

@@ -125,7 +125,7 @@ t.test('adaptive delay: /status shows the route p95 once warmed up', async (t) =
 
 t.test('LatencyWindow follows a shifted distribution', async (t) => {
   let now = 0;
-  const window = new LatencyWindow(10_000, () => now);
+  const window = new LatencyWindow(10_000, { now: () => now });
   for (let i = 0; i < 100; i++) window.record(5);
   t.ok(Math.abs((window.percentile(95) ?? 0) - 5) < 0.2, 'p95 of a 5 ms upstream is 5 ms');
   now += 10_001;

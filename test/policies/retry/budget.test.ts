@@ -8,7 +8,7 @@ import { TryBudget } from '../../../src/policies/retry/budget.js';
 
 function simulate(ratio: number, minPerSecond: number): { requests: number; retried: number } {
   let now = 1_000_000;
-  const budget = new TryBudget(ratio, minPerSecond, () => now);
+  const budget = new TryBudget(ratio, minPerSecond, { now: () => now });
   let requests = 0;
   let retried = 0;
   for (let tick = 0; tick < 30 * 50; tick++) {
@@ -36,7 +36,7 @@ t.test('the cap holds: ratio 0.2 + 10/s allows 20 retries a second at 50 req/s',
 
 t.test('a quiet route still retries thanks to the floor', async (t) => {
   let now = 0;
-  const budget = new TryBudget(0.2, 2, () => now);
+  const budget = new TryBudget(0.2, 2, { now: () => now });
   budget.recordRequest();
   t.ok(budget.tryWithdraw(), 'one request, one retry');
   t.equal(budget.snapshot().balance, 19, 'the floor is 2/s over the 10 s window, minus the one taken');
@@ -46,7 +46,7 @@ t.test('a quiet route still retries thanks to the floor', async (t) => {
 
 t.test('ratio plus floor over a sliding 10 s window', async (t) => {
   let now = 0;
-  const budget = new TryBudget(0.2, 1, () => now);
+  const budget = new TryBudget(0.2, 1, { now: () => now });
   for (let i = 0; i < 10; i++) budget.recordRequest();
   const allowed = Array.from({ length: 20 }, () => budget.tryWithdraw()).filter(Boolean).length;
   t.equal(allowed, 12, '20% of 10 requests plus 1/s over 10 s');

@@ -440,10 +440,9 @@ t.test('visibility: metrics per target, /status counts, access log', async (t) =
   t.match(metrics, /outrider_scatter_answers_total\{route="sg",result="partial"\} 3/);
   t.match(metrics, /outrider_requests_total\{listener="outbound",route="sg",upstream="scatter-gather",status_class="2xx"\} 3/);
 
-  const state = (await proxy.admin('/status')).json() as { routes: { layers: string[]; notEnforced: string[]; scatterGather: unknown }[] };
+  const state = (await proxy.admin('/status')).json() as { routes: { layers: string[]; scatterGather: unknown }[] };
   const route = state.routes[0];
   t.same(route?.layers, ['observe', 'timeout', 'bufferBody', 'scatterGather']);
-  t.same(route?.notEnforced, []);
   t.match(route?.scatterGather, {
     require: 1,
     aggregate: 'group',
