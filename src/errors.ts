@@ -1,7 +1,12 @@
 /**
- * The catalogue of errors the sidecar itself answers with (docs/policy.md, "Errors").
- * Each code has one HTTP status; `http/error-response.ts` is the only place that turns an
- * OutriderError into a response (JSON body + `x-outrider-error`).
+ * The catalogue of every code the sidecar emits, in one place (fastify's errors habit; a test
+ * fails when it and docs/ disagree: test/errors-docs.test.ts):
+ *
+ * - ERROR_STATUS: the errors it answers with (docs/policy.md, "Errors the sidecar makes"),
+ *   each with one HTTP status; `http/error-response.ts` is the only place that turns an
+ *   OutriderError into a response (JSON body + `x-outrider-error`).
+ * - RECORDED_CODES: codes it records but never answers with: in the access log and metrics
+ *   (`client-closed`), and in a scatter-gather answer's `_errors` (docs/patterns/scatter-gather.md).
  */
 
 export const ERROR_STATUS = {
@@ -22,6 +27,19 @@ export const ERROR_STATUS = {
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export const RECORDED_CODES = {
+  'client-closed': 'The client went away before its answer was written (access log status 499).',
+  'upstream-status': 'A scatter-gather target answered 5xx.',
+  'response-too-large': 'A scatter-gather target answered more than the per-call limit.',
+  'bad-body': 'A scatter-gather target answered something the aggregation cannot use.',
+  cancelled: 'A scatter-gather call was stopped: the answer was decided without it, or the client left.',
+} as const;
+
+export type RecordedCode = keyof typeof RECORDED_CODES;
+
+/** What a scatter-gather call's failure is called in `_errors`: a catalogue error, or one of the recorded codes. */
+export type CallFailureCode = ErrorCode | Exclude<RecordedCode, 'client-closed'>;
 
 export interface ErrorContext {
   readonly route?: string | undefined;

@@ -1,7 +1,7 @@
 /**
  * Two JSON log streams: the access log (one line per request) on stdout, and operational
  * events (start, ready, reload, drain, errors) on stderr, so a log shipper can tell them apart
- * by stream (traffic.md, "Operating it").
+ * by stream (docs/policy.md, "Operating it").
  *
  * - Operational lines are rare and must be seen at once (a pod that never logs "ready" looks
  *   hung): they are written synchronously.

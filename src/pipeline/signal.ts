@@ -1,8 +1,9 @@
 /**
  * Cancellation for one exchange: AbortController's meaning (abort once, with a reason; tell
  * every listener) without its cost. An AbortController plus EventTarget listeners per request
- * measured ~7% of the proxy's CPU at full load (design/performance.md: latency follows CPU per
- * request), and every request needs one or two scopes. This is a plain object with an array.
+ * measured ~7% of the proxy's CPU at full load (bench/RESULTS.md, "Profile"; latency follows
+ * CPU per request), and every request needs one or two scopes. This is a plain object with an
+ * array.
  */
 export type AbortListener = (reason: Error) => void;
 

@@ -2,7 +2,7 @@
  * The terminal step of a route (Envoy's router): pick an endpoint, send one try through its
  * undici Pool, and hand back the response as soon as its headers arrive, with the body still
  * streaming. One handler object per try does everything (no per-request closures), using
- * undici's dispatch API with raw headers, which measured fastest here (design/performance.md).
+ * undici's dispatch API with raw headers, which measured fastest here (bench/RESULTS.md, "Profile").
  *
  * Every try honours the exchange's signal: when it aborts (client gone, deadline, hedge lost)
  * the upstream request is aborted and its connection released. A body that the client stops

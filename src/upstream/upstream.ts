@@ -13,7 +13,7 @@ import { DNS_REFRESH_MS, needsResolution, resolveEndpoint } from './resolve.js';
 
 /**
  * Only undici's Pool: the package's index also loads fetch, WebSocket and the caches, about
- * 100 ms and 24 MB at start-up for nothing we use (design/performance.md).
+ * 100 ms and 24 MB at start-up for nothing we use (bench/RESULTS.md, start-up).
  */
 const Pool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof UndiciPool;
 
@@ -116,7 +116,8 @@ export class UpstreamRuntime {
   }
 }
 
-/** Settings that, when changed by a reload, require new pools. */
-export function upstreamStateKey(policy: UpstreamPolicy): string {
-  return `upstream:${policy.name}:${JSON.stringify([policy.endpoints, policy.balance, policy.connections, policy.connectTimeoutMs, policy.idleTimeoutMs, policy.maxResponseHeaderBytes, policy.outlier])}`;
+/** The upstream's name and the settings that, when changed by a reload, require new pools. */
+export function upstreamSettings(policy: UpstreamPolicy): readonly unknown[] {
+  const { name, endpoints, balance, connections, connectTimeoutMs, idleTimeoutMs, maxResponseHeaderBytes, outlier } = policy;
+  return [name, endpoints, balance, connections, connectTimeoutMs, idleTimeoutMs, maxResponseHeaderBytes, outlier];
 }

@@ -7,7 +7,7 @@
  * client going away and "the outcome is decided" all cancel it.
  */
 import { performance } from 'node:perf_hooks';
-import { classifyUpstreamError, OutriderError } from '../../errors.js';
+import { classifyUpstreamError, OutriderError, type CallFailureCode } from '../../errors.js';
 import { findHeader } from '../../http/headers.js';
 import { AttemptLedger } from '../../pipeline/exchange.js';
 import { collectBody } from '../../http/collect-body.js';
@@ -29,7 +29,7 @@ export const CALL_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
  * was decided, or the client left).
  */
 export interface CallFailure {
-  readonly code: string;
+  readonly code: CallFailureCode;
   readonly status?: number;
   readonly message: string;
 }

@@ -48,7 +48,7 @@ export function gather(calls: readonly PlannedCall[], exchange: Exchange, aggreg
       decided = true;
       scope.abort(new Cancelled(NOT_AWAITED));
       release();
-      const all = calls.map((call, i) => results[i] ?? { ok: false as const, name: call.name, failure: { code: 'cancelled', message: NOT_AWAITED } });
+      const all = calls.map((call, i) => results[i] ?? { ok: false as const, name: call.name, failure: { code: 'cancelled' as const, message: NOT_AWAITED } });
       resolve({ results: all, met: tally.met });
     };
     calls.forEach((call, i) => {
