@@ -334,7 +334,7 @@ export class Sidecar {
           origin: e.origin,
           inFlight: e.inFlight,
           available: e.available,
-          ...(e.available ? {} : { ejectedForMs: Math.max(0, e.ejectedUntil - Date.now()) }),
+          ...(e.available ? {} : { ejectedForMs: Math.max(0, Math.round(e.ejectedUntil - systemClock.now())) }),
         })),
       })),
     };

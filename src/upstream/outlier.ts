@@ -6,6 +6,7 @@
  * endpoints out at once. Work we cancelled ourselves and the sidecar's own refusals are no
  * one's failure and leave the count alone.
  */
+import { systemClock, type Clock } from '../util/clock.js';
 import type { OutlierPolicy } from '../config/types.js';
 import type { TryOutcome } from '../pipeline/outcome.js';
 
@@ -35,10 +36,12 @@ export function isOutlierFailure(outcome: TryOutcome): boolean | undefined {
 export class OutlierDetector {
   readonly #policy: OutlierPolicy;
   readonly #onEject: (origin: string, forMs: number) => void;
+  readonly #clock: Clock;
 
-  constructor(policy: OutlierPolicy, onEject: (origin: string, forMs: number) => void) {
+  constructor(policy: OutlierPolicy, onEject: (origin: string, forMs: number) => void, clock: Clock = systemClock) {
     this.#policy = policy;
     this.#onEject = onEject;
+    this.#clock = clock;
   }
 
   record(endpoint: OutlierTracked, outcome: TryOutcome, all: readonly OutlierTracked[]): void {
@@ -63,11 +66,12 @@ export class OutlierDetector {
     endpoint.ejections += 1;
     const forMs = Math.min(Math.max(this.#policy.ejectForMs, MAX_EJECTION_MS), this.#policy.ejectForMs * endpoint.ejections);
     endpoint.available = false;
-    endpoint.ejectedUntil = Date.now() + forMs;
-    setTimeout(() => {
+    endpoint.ejectedUntil = this.#clock.now() + forMs;
+    const timer = this.#clock.setTimeout(() => {
       endpoint.available = true;
       endpoint.consecutiveFailures = 0;
-    }, forMs).unref();
+    }, forMs);
+    timer.unref?.();
     this.#onEject(endpoint.origin, forMs);
   }
 }

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import type { Pool as UndiciPool } from 'undici';
 import type { EndpointUrl, UpstreamPolicy } from '../config/types.js';
 import type { TryOutcome } from '../pipeline/outcome.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import { createBalancer, type Balancer } from './balancer.js';
 import { OutlierDetector, type OutlierTracked } from './outlier.js';
 import { DNS_REFRESH_MS, needsResolution, resolveEndpoint } from './resolve.js';
@@ -61,12 +62,12 @@ export class UpstreamRuntime {
   #closed = false;
   #started = false;
 
-  constructor(policy: UpstreamPolicy, events: UpstreamEvents = {}) {
+  constructor(policy: UpstreamPolicy, events: UpstreamEvents = {}, clock: Clock = systemClock) {
     this.name = policy.name;
     this.policy = policy;
     this.#balancer = createBalancer(policy.balance);
     this.#outliers =
-      policy.outlier === undefined ? undefined : new OutlierDetector(policy.outlier, (origin, forMs) => events.onEject?.(policy.name, origin, forMs));
+      policy.outlier === undefined ? undefined : new OutlierDetector(policy.outlier, (origin, forMs) => events.onEject?.(policy.name, origin, forMs), clock);
     this.endpoints = needsResolution(policy.endpoints) ? [] : policy.endpoints.map((e) => new Endpoint(e, policy));
   }
 

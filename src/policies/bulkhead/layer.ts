@@ -38,7 +38,7 @@ export function bulkheadLayer(route: RoutePolicy, context: LayerContext<Bulkhead
   // Keyed by the settings too: a changed block starts with fresh pools, an unchanged one keeps
   // its occupancy across a reload (requests in flight still hold their slots).
   const partitions = context.registry.acquire(stateKey('bulkhead', route.name, policy), () =>
-    new BulkheadPartitions(policy, context.metrics.bulkheadRecorder(route.name), MAX_PARTITIONS),
+    new BulkheadPartitions(policy, context.metrics.bulkheadRecorder(route.name), MAX_PARTITIONS, context.clock),
   );
   context.status('bulkhead', () => bulkheadStatus(policy, partitions));
   const keyOf = partitionKeyReader(policy.partitionBy);

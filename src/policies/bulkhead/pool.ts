@@ -11,6 +11,7 @@
  * a later tick. What remains of it would be a counter, so the pool is a counter plus a FIFO of
  * waiters: an insertion-ordered Set, which removes a waiter that gave up in O(1).
  */
+import { systemClock, type Clock } from '../../util/clock.js';
 
 export type RejectReason = 'queue-full' | 'queue-timeout';
 
@@ -56,7 +57,10 @@ export class BulkheadPool {
   readonly #waiters = new Set<Waiter>();
   #inFlight = 0;
 
-  constructor(key: string, limits: PoolLimits, recorder: BulkheadRecorder, onIdle: (pool: BulkheadPool) => void = () => {}) {
+  readonly #clock: Clock;
+
+  constructor(key: string, limits: PoolLimits, recorder: BulkheadRecorder, onIdle: (pool: BulkheadPool) => void = () => {}, clock: Clock = systemClock) {
+    this.#clock = clock;
     this.key = key;
     this.#limits = limits;
     this.#recorder = recorder;
@@ -123,7 +127,7 @@ export class BulkheadPool {
         leave();
         resolve();
       };
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimeout(() => {
         leave();
         const { queueTimeoutMs, maxConcurrent, maxQueued } = this.#limits;
         reject(
@@ -182,7 +186,10 @@ export class BulkheadPartitions {
     this.#recorder.partitions(-1);
   };
 
-  constructor(limits: PoolLimits, recorder: BulkheadRecorder, maxPartitions: number) {
+  readonly #clock: Clock;
+
+  constructor(limits: PoolLimits, recorder: BulkheadRecorder, maxPartitions: number, clock: Clock = systemClock) {
+    this.#clock = clock;
     this.#limits = limits;
     this.#recorder = {
       inFlight: (delta) => recorder.inFlight(delta),
@@ -194,8 +201,8 @@ export class BulkheadPartitions {
       },
     };
     this.#maxPartitions = maxPartitions;
-    this.#default = new BulkheadPool(DEFAULT_PARTITION, limits, this.#recorder);
-    this.#overflow = new BulkheadPool(OVERFLOW_PARTITION, limits, this.#recorder);
+    this.#default = new BulkheadPool(DEFAULT_PARTITION, limits, this.#recorder, undefined, clock);
+    this.#overflow = new BulkheadPool(OVERFLOW_PARTITION, limits, this.#recorder, undefined, clock);
   }
 
   /** Keyed pools that exist right now (busy ones). */
@@ -208,7 +215,7 @@ export class BulkheadPartitions {
     const existing = this.#pools.get(key);
     if (existing !== undefined) return existing;
     if (this.#pools.size >= this.#maxPartitions) return this.#overflow;
-    const pool = new BulkheadPool(key, this.#limits, this.#recorder, this.#evict);
+    const pool = new BulkheadPool(key, this.#limits, this.#recorder, this.#evict, this.#clock);
     this.#pools.set(key, pool);
     this.#recorder.partitions(1);
     return pool;

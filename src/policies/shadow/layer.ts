@@ -121,7 +121,7 @@ export function shadowLayer(route: RoutePolicy, context: LayerContext<ShadowMetr
   // A pool of its own, so shadow traffic never takes a connection the primary needs.
   const upstream = context.registry.acquire(
     stateKey('shadow-upstream', upstreamSettings(target)),
-    () => new UpstreamRuntime(target),
+    () => new UpstreamRuntime(target, {}, context.clock),
     (u) => u.close(),
   );
   void upstream.start();
@@ -135,7 +135,7 @@ export function shadowLayer(route: RoutePolicy, context: LayerContext<ShadowMetr
   return (next) =>
     function shadow(exchange: Exchange): Promise<ProxyResponse> {
       if (!state.sample(policy.ratio)) return next(exchange);
-      if (state.inFlight >= SHADOW_MAX_IN_FLIGHT || (state.pausedUntil > 0 && Date.now() < state.pausedUntil)) {
+      if (state.inFlight >= SHADOW_MAX_IN_FLIGHT || (state.pausedUntil > 0 && context.clock.now() < state.pausedUntil)) {
         mirror.count('dropped');
         return next(exchange);
       }
@@ -153,6 +153,7 @@ class Mirror {
   readonly #route: RoutePolicy;
   readonly #policy: ShadowPolicy;
   readonly #log: LayerContext['log'];
+  readonly #clock: LayerContext['clock'];
   readonly #recorder: ShadowRecorder;
   readonly #state: ShadowState;
   readonly #send: Handler;
@@ -164,6 +165,7 @@ class Mirror {
     this.#route = route;
     this.#policy = policy;
     this.#log = context.log;
+    this.#clock = context.clock;
     this.#recorder = context.metrics.shadowRecorder(route.name);
     this.#state = state;
     this.#send = send;
@@ -193,7 +195,7 @@ class Mirror {
       },
       () => {
         this.count('failed');
-        if (++this.#state.consecutiveFailures >= SHADOW_FAILURES_TO_PAUSE) this.#state.pausedUntil = Date.now() + SHADOW_PAUSE_MS;
+        if (++this.#state.consecutiveFailures >= SHADOW_FAILURES_TO_PAUSE) this.#state.pausedUntil = this.#clock.now() + SHADOW_PAUSE_MS;
         return undefined;
       },
     ).finally(() => {
@@ -215,7 +217,7 @@ class Mirror {
   /** A request of our own, on its own deadline, not cancelled with the client's. */
   async #detached(send: Handler, exchange: Exchange, request: ProxyRequest): Promise<CapturedAnswer | undefined> {
     const scope = new CancelScope();
-    const timer = setTimeout(() => scope.abort(new OutriderError('timeout', 'shadow timed out', { route: this.#route.name })), this.#timeoutMs);
+    const timer = this.#clock.setTimeout(() => scope.abort(new OutriderError('timeout', 'shadow timed out', { route: this.#route.name })), this.#timeoutMs);
     const ledger = new AttemptLedger(performance.now());
     try {
       return await this.#read(await send({ request, route: exchange.route, signal: scope, ledger }));
@@ -260,7 +262,7 @@ class Mirror {
     if (diffs.length === 0) this.#state.matched += 1;
     this.#recorder.compared(diffs.length === 0);
     for (const diff of diffs) this.#recorder.difference(diff.kind);
-    if (diffs.length > 0 && this.#state.mayLogDiff(Date.now())) {
+    if (diffs.length > 0 && this.#state.mayLogDiff(this.#clock.now())) {
       this.#log.info({ route, requestId: exchange.request.requestId, shadow: this.#policy.upstream, diffs }, 'shadow answer differs');
     }
   }
