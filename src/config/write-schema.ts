@@ -8,7 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { createPolicyAjv, PRECOMPILED_VALIDATOR } from './load.js';
+import { createPolicyAjv, PRECOMPILED_VALIDATOR } from './schema-findings.js';
 import { policyJsonSchema, policyJsonSchemaText } from './schema.js';
 
 // Two levels up from src/config/ or dist/config/ is the package root.
