@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import type { Ajv as AjvInstance, ErrorObject, Options, ValidateFunction } from 'ajv';
 import { didYouMean, hintFor } from './did-you-mean.js';
-import { type PolicyPath } from './locate.js';
+import type { PolicyPath } from './locate.js';
 import { isPlainObject } from './normalize.js';
 import { ENDPOINT_PATTERN } from './defaults.js';
 import { DURATION_PATTERN, POSITIVE_DURATION_PATTERN } from '../util/units.js';

@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import t from 'tap';
-import { LISTENER_LIMITS } from '../../src/http/listener.js';
+import { LISTENER_LIMITS } from '../../src/http/limits.js';
 import { guardProcess } from '../helpers/guard.js';
 import { until } from '../helpers/held.js';
 import { rawExchange, wellFormed } from '../helpers/raw.js';

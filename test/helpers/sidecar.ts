@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { request } from 'undici';
-import type { ListenerLimits } from '../../src/http/listener.js';
+import type { ListenerLimits } from '../../src/http/limits.js';
 import { Sidecar } from '../../src/sidecar.js';
 
 export interface CapturedLog {

@@ -1,0 +1,116 @@
+/**
+ * From node's IncomingMessage to the pipeline's ProxyRequest: where the request is going
+ * (origin- or absolute-form target), what the listener refuses before routing (the screen),
+ * and the headers sent upstream.
+ */
+import type { IncomingMessage } from 'node:http';
+import { OutriderError } from '../errors.js';
+import type { ProxyRequest } from '../pipeline/layer.js';
+import { hostWithoutPort } from '../routing/route-table.js';
+import { hopCount, HOPS_HEADER, MAX_HOPS, newRequestId, upstreamRequestHeaders } from './headers.js';
+import type { ListenerLimits } from './limits.js';
+
+interface Target {
+  readonly authority: string;
+  readonly path: string;
+  readonly candidate: { method: string; host: string; path: string; headers: IncomingMessage['headers'] };
+}
+
+/**
+ * Origin-form (`/items?x`) takes its authority from Host; absolute-form (`http://catalog/items`,
+ * sent by clients honouring HTTP_PROXY) carries it in the URI. Anything else is a bad request.
+ */
+export function parseTarget(req: IncomingMessage): Target | undefined {
+  const url = req.url ?? '';
+  let authority: string;
+  let path: string;
+  if (url.startsWith('/')) {
+    authority = req.headers.host ?? '';
+    path = url;
+  } else if (url.startsWith('http://')) {
+    const slash = url.indexOf('/', 7);
+    const query = url.indexOf('?', 7);
+    const end = slash === -1 ? (query === -1 ? url.length : query) : query === -1 ? slash : Math.min(slash, query);
+    authority = url.slice(7, end);
+    const rest = url.slice(end);
+    path = rest.startsWith('/') ? rest : `/${rest}`;
+    if (authority === '') return undefined;
+  } else if (url === '*' && req.method === 'OPTIONS') {
+    authority = req.headers.host ?? '';
+    path = '*';
+  } else {
+    return undefined;
+  }
+  const query = path.indexOf('?');
+  const pathOnly = query === -1 ? path : path.slice(0, query);
+  return {
+    authority,
+    path,
+    candidate: { method: req.method ?? 'GET', host: hostWithoutPort(authority), path: pathOnly, headers: req.headers },
+  };
+}
+
+const NO_HEADERS: readonly string[] = Object.freeze([]);
+
+/**
+ * What the listener refuses before routing, cheapest checks first (a few comparisons on the
+ * common path; an error object only for a refusal). The parser has already refused ambiguous
+ * framing (CL with TE, bad or repeated CL, obs-fold, bad characters, bad chunk sizes).
+ */
+export function screen(req: IncomingMessage, limits: ListenerLimits, listener: string): OutriderError | undefined {
+  if (req.rawHeaders.length > limits.maxHeaders * 2) {
+    return new OutriderError('headers-too-large', `more than ${limits.maxHeaders} header fields`, { listener });
+  }
+  const url = req.url ?? '';
+  if (url.length > limits.maxUriLength) {
+    return new OutriderError('uri-too-long', `request target longer than ${limits.maxUriLength} characters`, { listener });
+  }
+  if (req.httpVersionMajor !== 1) return new OutriderError('bad-request', `HTTP/${req.httpVersion} is not supported`, { listener });
+  const headers = req.headers;
+  const transferEncoding = headers['transfer-encoding'];
+  if (transferEncoding !== undefined) {
+    // RFC 9112 §6.1: in HTTP/1.0 the framing is faulty; other codings we cannot pass on (501 in the RFC).
+    if (req.httpVersionMinor === 0) return new OutriderError('bad-request', 'Transfer-Encoding in an HTTP/1.0 request', { listener });
+    if (!CHUNKED.test(transferEncoding)) {
+      return new OutriderError('bad-request', `unsupported Transfer-Encoding: ${transferEncoding.slice(0, 64)}`, { listener });
+    }
+  }
+  if (headers.host === undefined && req.httpVersionMinor === 1) return new OutriderError('bad-request', 'HTTP/1.1 request without Host', { listener });
+  const hops = hopCount(headers[HOPS_HEADER] as string | undefined);
+  if (hops >= MAX_HOPS) {
+    return new OutriderError('loop-detected', `request has passed Outrider ${hops} times already (${HOPS_HEADER}): a routing loop?`, {
+      listener,
+    });
+  }
+  return undefined;
+}
+
+const CHUNKED = /^chunked$/i;
+
+export function proxyRequest(req: IncomingMessage, listener: string, target: Target | undefined, refusal: OutriderError | undefined): ProxyRequest {
+  const clientAddress = req.socket.remoteAddress ?? '';
+  const requested = req.headers['x-request-id'];
+  const requestId = typeof requested === 'string' && requested !== '' ? requested : newRequestId();
+  const authority = target?.authority ?? '';
+  const hops = hopCount(req.headers[HOPS_HEADER] as string | undefined) + 1;
+  const headers = refusal === undefined ? upstreamRequestHeaders(req.rawHeaders, { clientAddress, authority, requestId, proto: 'http', hops }) : NO_HEADERS;
+  return {
+    method: req.method ?? 'GET',
+    path: target?.path ?? req.url ?? '',
+    authority,
+    headers: headers ?? NO_HEADERS,
+    body: hasBody(req) ? req : null,
+    requestId,
+    clientAddress,
+    listener,
+    incoming: req,
+    refusal: headers === undefined ? new OutriderError('bad-request', 'more than one Host header field', { listener }) : refusal,
+  };
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  if (length !== undefined) return length !== '0';
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
