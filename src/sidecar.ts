@@ -3,10 +3,12 @@
  * then hot reload (watch the file and its folder, swap atomically, keep the old policy when
  * the new one is invalid) and graceful drain.
  */
-import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, resolve as resolvePath } from 'node:path';
+import type { FSWatcher } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { AdminServer } from './admin/server.js';
+import { statusView } from './admin/status-view.js';
+import { watchPolicyFile } from './config/watch.js';
+import { buildRuntime, policyHash, type Runtime } from './sidecar/runtime.js';
 import { loadPolicyFile } from './config/load.js';
 import { formatIssue, type Policy, type PolicyIssue } from './config/types.js';
 import { isIP } from 'node:net';
@@ -15,10 +17,8 @@ import { Listener, type ListenerRoutes } from './http/listener.js';
 import { pinoAccessLog, type AccessLog } from './observability/access-log.js';
 import { createLogger, flushLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
-import { buildFallbacks, buildRoute, type RouteRuntime } from './pipeline/build.js';
 import { RouteTable } from './routing/route-table.js';
-import { StateRegistry, stateKey } from './state/registry.js';
-import { UpstreamRuntime, upstreamSettings } from './upstream/upstream.js';
+import { StateRegistry } from './state/registry.js';
 import { redactPolicySource } from './config/redact.js';
 import { systemClock } from './util/clock.js';
 
@@ -30,15 +30,6 @@ export interface SidecarOptions {
   readonly accessLogger?: Logger;
   /** Overrides of the listeners' limits against hostile clients (tests, embedders); see LISTENER_LIMITS. */
   readonly listenerLimits?: Partial<ListenerLimits>;
-}
-
-interface Runtime {
-  readonly policy: Policy;
-  readonly hash: string;
-  readonly loadedAt: string;
-  readonly routes: readonly RouteRuntime[];
-  readonly upstreams: ReadonlyMap<string, UpstreamRuntime>;
-  readonly fallbacks: Pick<ListenerRoutes, 'noRoute' | 'badRequest'>;
 }
 
 export type ReloadOutcome =
@@ -151,39 +142,7 @@ export class Sidecar {
   }
 
   #build(policy: Policy): Runtime {
-    this.#registry.beginBuild();
-    const upstreams = new Map<string, UpstreamRuntime>();
-    for (const upstream of policy.upstreams.values()) {
-      const runtime = this.#registry.acquire(
-        stateKey('upstream', upstreamSettings(upstream)),
-        () =>
-          new UpstreamRuntime(upstream, {
-            onEject: (name, origin, forMs) => {
-              this.metrics.outlierEjections.labels(name).inc();
-              this.log.warn({ upstream: name, endpoint: origin, forMs }, 'endpoint ejected as an outlier');
-            },
-          }),
-        (u) => u.close(),
-      );
-      upstreams.set(upstream.name, runtime);
-    }
-    const deps = {
-      clock: systemClock,
-      metrics: this.metrics,
-      log: this.log,
-      accessLog: policy.accessLog === 'off' ? undefined : this.#accessLog,
-      registry: this.#registry,
-      upstreams,
-      policy,
-    };
-    return {
-      policy,
-      hash: createHash('sha256').update(JSON.stringify(policy.source)).digest('hex').slice(0, 16),
-      loadedAt: new Date().toISOString(),
-      routes: policy.routes.map((route) => buildRoute(route, deps)),
-      upstreams,
-      fallbacks: buildFallbacks(deps),
-    };
+    return buildRuntime(policy, { registry: this.#registry, metrics: this.metrics, log: this.log, accessLog: this.#accessLog, clock: systemClock });
   }
 
   async #startUpstreams(runtime: Runtime): Promise<void> {
@@ -243,7 +202,7 @@ export class Sidecar {
     if (this.#stopping !== undefined) return { result: 'unchanged' };
     const loaded = await loadPolicyFile(this.file);
     if (!loaded.ok) return this.#rejectReload(loaded.issues.map(formatIssue));
-    const hash = createHash('sha256').update(JSON.stringify(loaded.policy.source)).digest('hex').slice(0, 16);
+    const hash = policyHash(loaded.policy);
     if (hash === this.#runtime.hash) return { result: 'unchanged' };
     const keep = this.#registry.keys();
     let next: Runtime;
@@ -272,14 +231,8 @@ export class Sidecar {
     return { result: 'rejected', issues };
   }
 
-  /**
-   * Watch the folder, not just the file: Kubernetes updates a mounted ConfigMap by swapping a
-   * `..data` symlink, which an inotify watch on the old file never sees.
-   */
   #watch(): void {
-    const name = basename(this.file);
-    this.#watcher = watch(dirname(this.file), (_event, changed) => {
-      if (changed !== null && changed !== name && !changed.startsWith('..')) return;
+    this.#watcher = watchPolicyFile(this.file, () => {
       clearTimeout(this.#reloadTimer);
       this.#reloadTimer = setTimeout(() => void this.reload(), RELOAD_DEBOUNCE_MS);
     });
@@ -306,38 +259,7 @@ export class Sidecar {
     return {
       isReady: () => this.#ready,
       config: () => redactPolicySource(this.#runtime.policy.source),
-      status: () => this.#status(),
-    };
-  }
-
-  #status(): unknown {
-    const runtime = this.#runtime;
-    return {
-      ready: this.#ready,
-      policy: { file: this.file, hash: runtime.hash, loadedAt: runtime.loadedAt },
-      listeners: [...this.#listeners.values()].map((l) => ({
-        name: l.name,
-        address: `${l.policy.address.host}:${l.port()}`,
-        inFlight: l.inFlight,
-      })),
-      routes: runtime.routes.map((r) => ({
-        name: r.name,
-        listener: r.policy.listener ?? null,
-        upstream: r.policy.upstream ?? null,
-        timeoutMs: r.policy.timeoutMs,
-        layers: r.layers,
-        ...r.status(),
-      })),
-      upstreams: [...runtime.upstreams.values()].map((u) => ({
-        name: u.name,
-        balance: u.policy.balance,
-        endpoints: u.endpoints.map((e) => ({
-          origin: e.origin,
-          inFlight: e.inFlight,
-          available: e.available,
-          ...(e.available ? {} : { ejectedForMs: Math.max(0, Math.round(e.ejectedUntil - systemClock.now())) }),
-        })),
-      })),
+      status: () => statusView(this.#runtime, this.file, this.#ready, [...this.#listeners.values()]),
     };
   }
 }
