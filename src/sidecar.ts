@@ -13,7 +13,8 @@ import { loadPolicyFile } from './config/load.js';
 import { formatIssue, type Policy, type PolicyIssue } from './config/types.js';
 import { isIP } from 'node:net';
 import { LISTENER_LIMITS, type ListenerLimits } from './http/limits.js';
-import { Listener, type ListenerRoutes } from './http/listener.js';
+import { Listener, type ListenerRoutes, type TunnelKind } from './http/listener.js';
+import type { TunnelBytes } from './http/tunnel.js';
 import { pinoAccessLog, type AccessLog } from './observability/access-log.js';
 import { createLogger, flushLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -195,6 +196,11 @@ export class Sidecar {
       onInternalError: (listener: string, err: unknown) => this.log.error({ listener, err }, 'internal error while answering a request'),
       onClientError: (listener: string, code: string) => this.metrics.clientErrors.labels(listener, code).inc(),
       onConnectionDropped: (listener: string) => this.metrics.connectionsDropped.labels(listener).inc(),
+      onTunnel: (listener: string, kind: TunnelKind, delta: 1 | -1) => this.metrics.tunnelsActive.labels(listener, kind).inc(delta),
+      onTunnelBytes: (listener: string, kind: TunnelKind, bytes: TunnelBytes) => {
+        this.metrics.tunnelBytes.labels(listener, kind, 'upstream').inc(bytes.sent);
+        this.metrics.tunnelBytes.labels(listener, kind, 'downstream').inc(bytes.received);
+      },
     };
   }
 

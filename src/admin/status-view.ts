@@ -14,6 +14,7 @@ export function statusView(runtime: Runtime, file: string, ready: boolean, liste
       name: l.name,
       address: `${l.policy.address.host}:${l.port()}`,
       inFlight: l.inFlight,
+      tunnels: l.tunnels,
     })),
     routes: runtime.routes.map((r) => ({
       name: r.name,

@@ -48,7 +48,11 @@ export function normalizePolicy(doc: PolicyDocument, source: unknown): Policy {
     drainTimeoutMs: parseDurationMs(doc.drainTimeout ?? DEFAULTS.drainTimeout),
     replayBodyLimitBytes: parseSizeBytes(doc.replayBodyLimit ?? DEFAULTS.replayBodyLimit),
     accessLog: doc.accessLog ?? DEFAULTS.accessLog,
-    listeners: doc.listeners.map((listener) => ({ name: listener.name, address: parseHostPort(listener.address) })),
+    listeners: doc.listeners.map((listener) => ({
+      name: listener.name,
+      address: parseHostPort(listener.address),
+      connectAllow: (listener.connect?.allow ?? []).map((target) => target.toLowerCase()),
+    })),
     upstreams: new FrozenMap(Object.entries(doc.upstreams).map(([name, upstream]) => [name, normalizeUpstream(name, upstream)])),
     routes: doc.routes.map((route, index) => normalizeRoute(withDefaults(route, doc.defaults), index)),
     source,

@@ -17,7 +17,7 @@
  * Ajv instance registers it as an annotation keyword and uses it too.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { DEFAULTS, ENDPOINT_PATTERN, NAME_PATTERN } from './defaults.js';
+import { CONNECT_TARGET_PATTERN, DEFAULTS, ENDPOINT_PATTERN, NAME_PATTERN } from './defaults.js';
 import { Strict, StringEnum, MapOf, Duration, PositiveDuration, Size, Count, Percent, NAME_MESSAGE, Name, Reference, Address, HEADER_NAME_PATTERN, HEADER_NAME_MESSAGE, METHOD } from './schema-blocks.js';
 
 // Vocabulary and built-in defaults live in defaults.ts, which the loader uses without TypeBox.
@@ -43,6 +43,21 @@ const Listener = Strict(
   {
     name: Name('Unique name of the listener; routes refer to it with `listener:`.'),
     address: Address({ description: 'host:port to accept HTTP/1.1 on. Port 0 picks a free port (tests).' }),
+    connect: Type.Optional(
+      Strict(
+        {
+          allow: Type.Array(
+            Type.String({
+              pattern: CONNECT_TARGET_PATTERN,
+              errorMessage: 'must be host:port, with * for any host or any port, such as *:443 or api.example.com:*',
+              description: 'A CONNECT target allowed: host:port, * for any host or any port.',
+            }),
+            { description: 'CONNECT targets that are tunnelled; anything else gets 403 connect-refused.' },
+          ),
+        },
+        { description: 'CONNECT tunnels (HTTPS_PROXY clients): allowed targets are answered 200 and tunnelled as opaque bytes. Default: none allowed.' },
+      ),
+    ),
   },
   { description: 'A port the sidecar accepts requests on: outbound (the app calls out through it) or inbound (it fronts the app).' },
 );

@@ -32,6 +32,8 @@ export interface AdminPolicy {
 export interface ListenerPolicy {
   readonly name: string;
   readonly address: HostPort;
+  /** CONNECT targets tunnelled (`host:port`, `*` for any); empty: every CONNECT is refused. */
+  readonly connectAllow: readonly string[];
 }
 
 export type BalanceAlgorithm = 'round-robin' | 'least-request' | 'random';

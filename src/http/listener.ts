@@ -18,6 +18,9 @@ import type { RouteTable } from '../routing/route-table.js';
 import { errorResponse } from './error-response.js';
 import { adoptSocket, rejectMalformed, writeRefusal } from './raw-socket.js';
 import { ClientSink } from './client-sink.js';
+import { handleConnect } from './connect.js';
+import type { Tunnel, TunnelBytes } from './tunnel.js';
+import { answerUpgrade } from './upgrade.js';
 import { LISTENER_LIMITS, serverOptions, type ListenerLimits } from './limits.js';
 import { parseTarget, proxyRequest, screen } from './request-screen.js';
 
@@ -38,7 +41,13 @@ export interface ListenerHooks {
   onClientError?(listener: string, code: ErrorCode): void;
   /** A connection closed at accept because the listener holds `maxConnections` already. */
   onConnectionDropped?(listener: string): void;
+  /** A tunnel (an upgrade after 101, a CONNECT after 200) opened (+1) or closed (-1). */
+  onTunnel?(listener: string, kind: TunnelKind, delta: 1 | -1): void;
+  /** A tunnel closed, with the bytes it carried each way. */
+  onTunnelBytes?(listener: string, kind: TunnelKind, bytes: TunnelBytes): void;
 }
+
+export type TunnelKind = 'upgrade' | 'connect';
 
 const CLIENT_GONE = 'client closed the connection';
 
@@ -52,6 +61,8 @@ export class Listener {
   #inFlight = 0;
   #draining = false;
   #idleWaiters: (() => void)[] = [];
+  /** Open tunnels: they outlive their request and end at drain. */
+  readonly #tunnels = new Set<Tunnel>();
 
   constructor(policy: ListenerPolicy, routes: ListenerRoutes, hooks: ListenerHooks = {}, limits: ListenerLimits = LISTENER_LIMITS) {
     this.name = policy.name;
@@ -69,11 +80,14 @@ export class Listener {
       const code = rejectMalformed(err, socket, this.name);
       if (code !== undefined) this.#hooks.onClientError?.(this.name, code);
     });
-    // CONNECT asks for a tunnel; none is allowed on this listener (node would drop it without a word).
-    this.#server.on('connect', (req: IncomingMessage, socket: Socket) => {
-      writeRefusal(socket, new OutriderError('connect-refused', `CONNECT ${req.url ?? ''} is not allowed on listener ${this.name}`, { listener: this.name }));
-      this.#hooks.onClientError?.(this.name, 'connect-refused');
+    this.#server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      if (this.#draining) return void socket.destroy();
+      handleConnect(req, socket, head, this.name, this.policy.connectAllow, {
+        onRefused: () => this.#hooks.onClientError?.(this.name, 'connect-refused'),
+        onTunnel: (tunnel) => this.#openTunnel(tunnel, 'connect'),
+      });
     });
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.#onUpgrade(req, socket, head));
   }
 
   /** Swap in a new route table; requests already running keep the pipeline they started with. */
@@ -102,37 +116,86 @@ export class Listener {
     return this.#inFlight;
   }
 
-  /** Stop accepting; wait for in-flight requests up to `timeoutMs`; then close what is left. */
+  /** Stop accepting; wait for in-flight requests and tunnels up to `timeoutMs`; then close what is left. */
   async drain(timeoutMs: number): Promise<void> {
     this.#draining = true;
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#server.closeIdleConnections();
     await Promise.race([this.#whenIdle(), delay(timeoutMs)]);
+    for (const tunnel of this.#tunnels) tunnel.close();
     this.#server.closeAllConnections();
     await closed;
   }
 
+  get tunnels(): number {
+    return this.#tunnels.size;
+  }
+
   #whenIdle(): Promise<void> {
-    if (this.#inFlight === 0) return Promise.resolve();
+    if (this.#inFlight === 0 && this.#tunnels.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  #onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const startedAt = performance.now();
+  #openTunnel(tunnel: Tunnel, kind: TunnelKind): (bytes: TunnelBytes) => void {
+    this.#tunnels.add(tunnel);
+    this.#hooks.onTunnel?.(this.name, kind, 1);
+    return (bytes) => {
+      this.#tunnels.delete(tunnel);
+      this.#hooks.onTunnel?.(this.name, kind, -1);
+      this.#hooks.onTunnelBytes?.(this.name, kind, bytes);
+      this.#wakeIfIdle();
+    };
+  }
+
+  /**
+   * An upgrade request: through its route's pipeline like any request, on a connection that is
+   * ours now. It stays in flight (and holds its bulkhead slot) until the tunnel closes.
+   */
+  #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    if (this.#draining) return void socket.destroy();
+    const { exchange, handler, refused } = this.#exchangeFor(req, performance.now(), upgradeToken(req));
+    let answered = false;
+    socket.once('close', () => {
+      if (!answered) {
+        exchange.ledger.status = 499;
+        exchange.ledger.errorCode ??= 'client-closed';
+        (exchange.signal as CancelScope).abort(new Cancelled(CLIENT_GONE));
+      }
+      exchange.ledger.finish();
+      this.#track(-1);
+    });
+    handler(exchange).then(
+      (response) => {
+        answered = true;
+        if (refused) response.headers.push('connection', 'close');
+        answerUpgrade(socket, head, response, (tunnel) => this.#openTunnel(tunnel, 'upgrade'));
+      },
+      (err: unknown) => {
+        answered = true;
+        this.#hooks.onInternalError?.(this.name, err);
+        writeRefusal(socket, new OutriderError('upstream-reset', 'internal error', { listener: this.name }));
+      },
+    );
+  }
+
+  /** The request's exchange, counted in flight, and the handler that answers it. */
+  #exchangeFor(req: IncomingMessage, startedAt: number, upgrade?: string): { exchange: Exchange; handler: Handler; refused: boolean } {
     this.#track(1);
     const refusal = screen(req, this.#limits, this.name);
     const target = refusal === undefined ? parseTarget(req) : undefined;
     const routes = this.#routes;
-    const request = proxyRequest(req, this.name, target, refusal);
-    const route = target === undefined || request.refusal !== undefined ? undefined : routes.table.match(target.candidate);
-    const ledger = new AttemptLedger(startedAt);
-    const client = new CancelScope();
-    const exchange: Exchange = {
-      request,
-      route: route ?? NO_ROUTE,
-      signal: client,
-      ledger,
-    };
+    const request = proxyRequest(req, this.name, target, refusal, upgrade);
+    const refused = target === undefined || request.refusal !== undefined;
+    const route = refused ? undefined : routes.table.match(target.candidate);
+    const exchange: Exchange = { request, route: route ?? NO_ROUTE, signal: new CancelScope(), ledger: new AttemptLedger(startedAt) };
+    const handler = refused ? routes.badRequest : (route?.handler ?? routes.noRoute);
+    return { exchange, handler, refused };
+  }
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const { exchange, handler } = this.#exchangeFor(req, performance.now());
+    const { ledger } = exchange;
+    const client = exchange.signal as CancelScope;
     let ended = false;
     const onClose = (): void => {
       if (ended) return;
@@ -159,10 +222,9 @@ export class Listener {
       connection.once('close', onConnectionClose);
       res.once('finish', () => connection.off('close', onConnectionClose));
     }
-    const handler = target === undefined || request.refusal !== undefined ? routes.badRequest : (route?.handler ?? routes.noRoute);
     handler(exchange).then(
       // A refused client gets its answer and the connection closed: whatever it sends next is suspect.
-      (response) => this.#respond(res, response, request.refusal !== undefined),
+      (response) => this.#respond(res, response, exchange.request.refusal !== undefined),
       (err: unknown) => this.#failInternally(res, err),
     );
   }
@@ -190,7 +252,11 @@ export class Listener {
   #track(delta: 1 | -1): void {
     this.#inFlight += delta;
     this.#hooks.onInFlightChange?.(this.name, delta);
-    if (this.#inFlight === 0 && this.#idleWaiters.length > 0) {
+    this.#wakeIfIdle();
+  }
+
+  #wakeIfIdle(): void {
+    if (this.#inFlight === 0 && this.#tunnels.size === 0 && this.#idleWaiters.length > 0) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];
       for (const resolve of waiters) resolve();
@@ -202,3 +268,12 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
+/**
+ * The token to ask the upstream for. `h2c` is never passed on: an h2c upgrade through a proxy
+ * is how request smuggling past it is done (Bishop Fox's h2c smuggling), and HTTP/2 to the
+ * upstream is the sidecar's own choice; such a request is answered as plain HTTP/1.1.
+ */
+function upgradeToken(req: IncomingMessage): string | undefined {
+  const token = req.headers.upgrade;
+  return token === undefined || /\bh2c\b/i.test(token) ? undefined : token;
+}

@@ -32,14 +32,23 @@ const REFUSAL_LINGER_MS = 1000;
  */
 export function writeRefusal(socket: Socket, error: OutriderError): void {
   const response = errorResponse(error);
-  const head = [`HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ''}`];
-  const headers = response.headers;
-  for (let i = 0; i < headers.length; i += 2) head.push(`${headers[i]}: ${headers[i + 1]}`);
-  head.push('connection: close', '', '');
-  socket.end(Buffer.concat([Buffer.from(head.join('\r\n'), 'latin1'), response.body.bytes]));
+  writeAndClose(socket, response.status, response.headers, response.body.bytes);
+}
+
+/** A whole answer written straight to a connection node:http no longer manages, then close. */
+export function writeAndClose(socket: Socket, status: number, headers: readonly string[], body: Buffer): void {
+  socket.end(Buffer.concat([responseHead(status, [...headers, 'connection', 'close']), body]));
   const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
   timer.unref();
   socket.once('close', () => clearTimeout(timer));
+}
+
+/** `HTTP/1.1 status reason`, the headers (flat [name, value, …]) and the blank line. */
+export function responseHead(status: number, headers: readonly string[]): Buffer {
+  const head = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`];
+  for (let i = 0; i < headers.length; i += 2) head.push(`${headers[i]}: ${headers[i + 1]}`);
+  head.push('', '');
+  return Buffer.from(head.join('\r\n'), 'latin1');
 }
 
 /**

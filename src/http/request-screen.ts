@@ -87,7 +87,7 @@ export function screen(req: IncomingMessage, limits: ListenerLimits, listener: s
 
 const CHUNKED = /^chunked$/i;
 
-export function proxyRequest(req: IncomingMessage, listener: string, target: Target | undefined, refusal: OutriderError | undefined): ProxyRequest {
+export function proxyRequest(req: IncomingMessage, listener: string, target: Target | undefined, refusal: OutriderError | undefined, upgrade?: string): ProxyRequest {
   const clientAddress = req.socket.remoteAddress ?? '';
   const requested = req.headers['x-request-id'];
   const requestId = typeof requested === 'string' && requested !== '' ? requested : newRequestId();
@@ -105,6 +105,7 @@ export function proxyRequest(req: IncomingMessage, listener: string, target: Tar
     listener,
     incoming: req,
     refusal: headers === undefined ? new OutriderError('bad-request', 'more than one Host header field', { listener }) : refusal,
+    upgrade,
   };
 }
 

@@ -55,6 +55,17 @@ export class Metrics {
   );
   readonly shadowCompares = this.#counter('outrider_shadow_compares_total', 'Shadow answers compared with the primary, by result (match, mismatch).', ['route', 'result']);
   readonly shadowDiffs = this.#counter('outrider_shadow_differences_total', 'Differences found between shadow and primary answers, by kind (status, header, body).', ['route', 'kind']);
+  readonly tunnelsActive = new Gauge({
+    name: 'outrider_tunnels_active',
+    help: 'Open tunnels (an upgrade after 101, a CONNECT after 200), by listener and kind.',
+    labelNames: ['listener', 'kind'] as const,
+    registers: [this.registry],
+  });
+  readonly tunnelBytes = this.#counter(
+    'outrider_tunnel_bytes_total',
+    'Bytes carried by closed tunnels, by listener, kind (upgrade, connect) and direction (upstream: from the client, downstream: to it).',
+    ['listener', 'kind', 'direction'],
+  );
   readonly outlierEjections = this.#counter('outrider_outlier_ejections_total', 'Endpoints ejected as outliers, by upstream.', ['upstream']);
   // Hostile or broken clients (http/listener.ts): refused before any request reached a route.
   readonly clientErrors = this.#counter(

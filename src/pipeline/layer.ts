@@ -10,7 +10,7 @@
  * endpoints tried, the outcome for the access log) lives in the exchange's ledger.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { RoutePolicy } from '../config/types.js';
 import type { OutriderError } from '../errors.js';
 import type { AttemptLedger } from './exchange.js';
@@ -35,6 +35,11 @@ export interface ProxyRequest {
   readonly incoming: IncomingMessage;
   /** Why the listener refused the request before routing (answered by the bad-request pipeline). */
   readonly refusal?: OutriderError | undefined;
+  /**
+   * The `Upgrade` token of an upgrade request (WebSocket and others): the upstream's `101`
+   * turns the exchange into a tunnel, so retry, hedge and shadow step aside.
+   */
+  readonly upgrade?: string | undefined;
 }
 
 /** Where a response body is delivered: the client connection, or a buffer for aggregation. */
@@ -60,6 +65,8 @@ export interface ProxyResponse {
   /** Flat [name, value, …] list, hop-by-hop removed. Outer layers may append to it. */
   readonly headers: string[];
   readonly body: ResponseBody;
+  /** After an upgrade's `101`: the upstream connection, to be joined to the client's. */
+  readonly tunnel?: Duplex | undefined;
 }
 
 /** What layers may know of their route: the frozen policy slice and its name. */

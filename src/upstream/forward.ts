@@ -9,12 +9,16 @@
  * reading pauses the upstream socket; when the client goes away, the upstream is aborted
  * rather than left paused (a paused, orphaned request would pin a pooled connection forever).
  */
+import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { classifyUpstreamError, OutriderError, type ErrorContext } from '../errors.js';
-import { clientResponseHeaders } from '../http/headers.js';
+import { BufferedBody } from '../http/buffered-body.js';
+import { clientResponseHeaders, findHeader } from '../http/headers.js';
 import type { BodySink, Exchange, Handler, ProxyResponse, ResponseBody } from '../pipeline/layer.js';
 import { outcomeOfError, outcomeOfStatus } from '../pipeline/outcome.js';
 import type { Endpoint, UpstreamRuntime } from './upstream.js';
+
+const NO_BODY = new BufferedBody(Buffer.alloc(0));
 
 /** Chunks kept while no sink is attached yet, before the upstream is paused. */
 const UNATTACHED_BUFFER_BYTES = 64 * 1024;
@@ -99,9 +103,27 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
       path: request.path,
       headers: [...request.headers, 'x-outrider-attempt', String(ledger.tries)],
       body: request.body,
-      // The signal is ours to watch (see #onAbort); undici's upgrade/redirect features are unused.
+      // An upgrade request's 101 hands us the connection (onUpgrade); undici sends the
+      // `connection: upgrade` and `upgrade` fields itself.
+      upgrade: request.upgrade ?? null,
+      // The signal is ours to watch (see #onAbort).
       blocking: false,
     };
+  }
+
+  /** The upstream switched protocols: the try is done, its connection is the tunnel's now. */
+  onUpgrade(statusCode: number, rawHeaders: Buffer[] | string[] | null, socket: Duplex): void {
+    if (this.#state !== 'waiting') {
+      socket.destroy();
+      return;
+    }
+    this.#settle();
+    this.#upstream.recordOutcome(this.#endpoint, outcomeOfStatus(statusCode));
+    const raw = (rawHeaders ?? []).map((h) => (typeof h === 'string' ? Buffer.from(h, 'latin1') : h));
+    const headers = clientResponseHeaders(raw);
+    const token = findHeader(raw.map((h) => h.toString('latin1')), 'upgrade') ?? this.#exchange.request.upgrade ?? '';
+    headers.push('connection', 'upgrade', 'upgrade', token);
+    this.#resolve({ status: statusCode, headers, body: NO_BODY, tunnel: socket });
   }
 
   // --- undici dispatch handler -------------------------------------------------------------

@@ -61,7 +61,8 @@ export function hedgeLayer(route: RoutePolicy, context: LayerContext<HedgeMetric
 
   return (next) =>
     async function hedge(original: Exchange): Promise<ProxyResponse> {
-      if (!policy.methods.includes(original.request.method)) return next(original);
+      // An upgrade is a handshake, then a tunnel: never sent twice.
+      if (!policy.methods.includes(original.request.method) || original.request.upgrade !== undefined) return next(original);
       const exchange = await replayable(original, limitBytes, () => skipped.inc());
       if (!isReplayable(exchange.request.body)) return next(exchange);
       budget.recordRequest();

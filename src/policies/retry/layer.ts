@@ -52,7 +52,8 @@ export function retryLayer(route: RoutePolicy, context: LayerContext<RetryMetric
 
   return (next) =>
     async function retry(original: Exchange): Promise<ProxyResponse> {
-      if (!policy.methods.includes(original.request.method)) return next(original);
+      // An upgrade is a handshake, then a tunnel: never sent twice.
+      if (!policy.methods.includes(original.request.method) || original.request.upgrade !== undefined) return next(original);
       const exchange = await replayable(original, limitBytes, () => skipped.inc());
       if (!isReplayable(exchange.request.body)) return next(exchange);
       budget.recordRequest();

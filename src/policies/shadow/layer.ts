@@ -134,7 +134,8 @@ export function shadowLayer(route: RoutePolicy, context: LayerContext<ShadowMetr
 
   return (next) =>
     function shadow(exchange: Exchange): Promise<ProxyResponse> {
-      if (!state.sample(policy.ratio)) return next(exchange);
+      // An upgrade is a handshake, then a tunnel: never mirrored.
+      if (exchange.request.upgrade !== undefined || !state.sample(policy.ratio)) return next(exchange);
       if (state.inFlight >= SHADOW_MAX_IN_FLIGHT || (state.pausedUntil > 0 && context.clock.now() < state.pausedUntil)) {
         mirror.count('dropped');
         return next(exchange);

@@ -10,6 +10,7 @@
  *   `request-timeout` while the request body is still due, 504 `timeout` while waiting for the
  *   answer, a reset once the answer has begun. It watches the client connection's byte
  *   counters, so it costs nothing per chunk.
+ * - For an upgrade, `timeout` covers the handshake only and `idleTimeout` the tunnel.
  */
 import { OutriderError } from '../../errors.js';
 import type { LayerContext } from '../../pipeline/contract.js';
@@ -57,7 +58,13 @@ export function timeoutLayer(policy: RoutePolicy, context: Pick<LayerContext, 'c
         idle?.stop();
         release();
       });
-      return next(withSignal(exchange, scope));
+      const answer = next(withSignal(exchange, scope));
+      if (request.upgrade === undefined) return answer;
+      // An upgrade's timeout covers the handshake only; the tunnel has idleTimeout.
+      return answer.then((response) => {
+        clearTimeout(deadline);
+        return response;
+      });
     };
 }
 
