@@ -80,14 +80,34 @@ const UNREACHABLE_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
 
+/** TLS errors that mean the upstream's certificate was not accepted: no connection was made. */
+const CERTIFICATE_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 /**
- * Classify an upstream transport error as the contract's code. Anything that is not a failed
- * connect (a reset, a closed socket, a malformed answer) is `upstream-reset`.
+ * Classify an upstream transport error as the contract's code. A failed connect (refused,
+ * unreachable, timed out, a certificate not accepted) is `upstream-unreachable`; anything
+ * after it (a reset, a closed socket, a malformed answer) is `upstream-reset`.
  */
 export function classifyUpstreamError(err: unknown, context: ErrorContext): OutriderError {
   if (isOutriderError(err)) return err;
   const code = errorCode(err);
   const detail = err instanceof Error ? err.message : String(err);
+  if (code !== undefined && CERTIFICATE_CODES.has(code)) {
+    const message = `upstream ${context.upstream ?? ''} unreachable: its TLS certificate was not accepted (${code}): ${detail}`;
+    return new OutriderError('upstream-unreachable', message, context, { cause: err });
+  }
   if (code !== undefined && UNREACHABLE_CODES.has(code)) {
     return new OutriderError('upstream-unreachable', `upstream ${context.upstream ?? ''} unreachable: ${detail}`, context, { cause: err });
   }

@@ -196,6 +196,10 @@ export class Sidecar {
       onInternalError: (listener: string, err: unknown) => this.log.error({ listener, err }, 'internal error while answering a request'),
       onClientError: (listener: string, code: string) => this.metrics.clientErrors.labels(listener, code).inc(),
       onConnectionDropped: (listener: string) => this.metrics.connectionsDropped.labels(listener).inc(),
+      onTlsRotated: (listener: string, status: unknown, error?: string) => {
+        if (error === undefined) this.log.info({ listener, tls: status }, 'TLS certificate rotated; new connections use it');
+        else this.log.error({ listener, err: error }, 'TLS files changed but cannot be used; the previous certificate stays');
+      },
       onTunnel: (listener: string, kind: TunnelKind, delta: 1 | -1) => this.metrics.tunnelsActive.labels(listener, kind).inc(delta),
       onTunnelBytes: (listener: string, kind: TunnelKind, bytes: TunnelBytes) => {
         this.metrics.tunnelBytes.labels(listener, kind, 'upstream').inc(bytes.sent);

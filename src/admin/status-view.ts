@@ -15,6 +15,7 @@ export function statusView(runtime: Runtime, file: string, ready: boolean, liste
       address: `${l.policy.address.host}:${l.port()}`,
       inFlight: l.inFlight,
       tunnels: l.tunnels,
+      ...(l.tlsStatus() === undefined ? {} : { tls: l.tlsStatus() }),
     })),
     routes: runtime.routes.map((r) => ({
       name: r.name,

@@ -3,6 +3,7 @@
  * unique, regexes that must compile, keys that exclude each other, keys only required once
  * `defaults` is merged in. Values of the wrong type are skipped (the schema step reports them).
  */
+import { readFileSync } from 'node:fs';
 import { hintFor } from './did-you-mean.js';
 import { formatPath, type PolicyPath } from './locate.js';
 import { isPlainObject, mergeRouteDefaults, parseHostPort, SCATTER_EXCLUDED_KEYS } from './normalize.js';
@@ -27,7 +28,36 @@ export function crossReferenceFindings(data: unknown): Finding[] {
     listeners: Array.isArray(data.listeners) ? data.listeners.flatMap((l) => optionalText(record(l).name)) : undefined,
     upstreams: isPlainObject(data.upstreams) ? Object.keys(data.upstreams) : undefined,
   };
-  return [...listenerFindings(data), ...endpointFindings(data), ...defaultsFindings(data, names), ...routeFindings(data, names)];
+  return [...listenerFindings(data), ...endpointFindings(data), ...tlsFindings(data), ...defaultsFindings(data, names), ...routeFindings(data, names)];
+}
+
+// --- TLS files ---------------------------------------------------------------------------------
+
+/** Each TLS file named must be readable PEM, and a certificate comes with its key. */
+function tlsFindings(data: Record<string, unknown>): Finding[] {
+  const blocks: [PolicyPath, Record<string, unknown>][] = [
+    ...Object.entries(record(data.upstreams)).map(([name, u]): [PolicyPath, Record<string, unknown>] => [['upstreams', name, 'tls'], record(record(u).tls)]),
+    ...list(data.listeners).map((l, i): [PolicyPath, Record<string, unknown>] => [['listeners', i, 'tls'], record(record(l).tls)]),
+  ];
+  const findings: Finding[] = [];
+  for (const [path, tls] of blocks) {
+    for (const key of ['ca', 'cert', 'key', 'clientCa']) {
+      const file = tls[key];
+      if (typeof file !== 'string') continue;
+      const problem = pemProblem(file);
+      if (problem !== undefined) findings.push(finding([...path, key], problem));
+    }
+    if ((typeof tls.cert === 'string') !== (typeof tls.key === 'string')) findings.push(finding(path, 'give cert and key together'));
+  }
+  return findings;
+}
+
+function pemProblem(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'latin1').includes('-----BEGIN ') ? undefined : `${file} is not a PEM file`;
+  } catch (err) {
+    return `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+  }
 }
 
 // --- listeners and addresses -----------------------------------------------------------------

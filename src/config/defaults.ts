@@ -44,5 +44,5 @@ export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
 export const ADDRESS_PATTERN = '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_.-]+):[0-9]{1,5}$';
 /** A CONNECT target to allow: `host:port`, `*` for any host or any port. */
 export const CONNECT_TARGET_PATTERN = '^(\\*|\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_.-]+):(\\*|[0-9]{1,5})$';
-/** `http://host[:port]` with an optional trailing slash; no path, no TLS (not in v1). */
-export const ENDPOINT_PATTERN = '^http://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_.-]+)(:[0-9]{1,5})?/?$';
+/** `http://host[:port]` or `https://host[:port]` with an optional trailing slash; no path. */
+export const ENDPOINT_PATTERN = '^https?://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_.-]+)(:[0-9]{1,5})?/?$';

@@ -52,6 +52,7 @@ export function normalizePolicy(doc: PolicyDocument, source: unknown): Policy {
       name: listener.name,
       address: parseHostPort(listener.address),
       connectAllow: (listener.connect?.allow ?? []).map((target) => target.toLowerCase()),
+      tls: listener.tls === undefined ? undefined : { certFile: listener.tls.cert, keyFile: listener.tls.key, clientCaFile: listener.tls.clientCa },
     })),
     upstreams: new FrozenMap(Object.entries(doc.upstreams).map(([name, upstream]) => [name, normalizeUpstream(name, upstream)])),
     routes: doc.routes.map((route, index) => normalizeRoute(withDefaults(route, doc.defaults), index)),
@@ -111,8 +112,8 @@ export function parseHostPort(text: string): HostPort {
 /** `http://10.0.0.11:8080` → origin, host and port (80 when omitted). Only http:// (no TLS in v1). */
 export function parseEndpoint(text: string): EndpointUrl {
   const url = new URL(text);
-  if (url.protocol !== 'http:') throw new RangeError(`not an http:// endpoint: ${text}`);
-  const port = url.port === '' ? 80 : Number(url.port);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RangeError(`not an http:// or https:// endpoint: ${text}`);
+  const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
   return { origin: url.origin, host: stripBrackets(url.hostname), port };
 }
 
@@ -130,6 +131,10 @@ function normalizeUpstream(name: string, upstream: UpstreamDocument): UpstreamPo
     connectTimeoutMs: parseDurationMs(upstream.connectTimeout ?? DEFAULTS.upstream.connectTimeout),
     idleTimeoutMs: parseDurationMs(upstream.idleTimeout ?? DEFAULTS.upstream.idleTimeout),
     maxResponseHeaderBytes: parseSizeBytes(upstream.maxResponseHeaderSize ?? DEFAULTS.upstream.maxResponseHeaderSize),
+    tls:
+      upstream.tls === undefined
+        ? undefined
+        : { caFile: upstream.tls.ca, serverName: upstream.tls.serverName, certFile: upstream.tls.cert, keyFile: upstream.tls.key },
     outlier:
       outlier === undefined
         ? undefined
@@ -180,6 +185,7 @@ function normalizeMatch(match: MatchDocument): RouteMatch {
       match.headers === undefined
         ? undefined
         : new FrozenMap(Object.entries(match.headers).map(([name, value]) => [name.toLowerCase(), value])),
+    clientIdentity: match.clientIdentity,
   };
 }
 

@@ -99,3 +99,6 @@ export function inner(pattern: string): string {
   return pattern.replace(/^\^/, '').replace(/\$$/, '');
 }
 
+export function FilePath(description: string) {
+  return Type.String({ minLength: 1, description });
+}

@@ -123,9 +123,6 @@ function mismatch(error: ErrorObject): string {
   const value = error.data;
   const custom = errorMessageOf(error.parentSchema);
   const pattern = patternOf(error.parentSchema);
-  if (pattern === ENDPOINT_PATTERN && typeof value === 'string' && /^https:\/\//i.test(value)) {
-    return `${JSON.stringify(value)} uses https://, but TLS origination is not supported in v1; use an http:// endpoint`;
-  }
   const base = custom ?? standardMessage(error);
   if (error.keyword === 'type' && value === null) return `is empty, but ${base}`;
   return `${base}${unitHint(pattern, value)}${quoteHint(error, custom, value)}${wordHint(error, value)}`;

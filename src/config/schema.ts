@@ -18,7 +18,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { CONNECT_TARGET_PATTERN, DEFAULTS, ENDPOINT_PATTERN, NAME_PATTERN } from './defaults.js';
-import { Strict, StringEnum, MapOf, Duration, PositiveDuration, Size, Count, Percent, NAME_MESSAGE, Name, Reference, Address, HEADER_NAME_PATTERN, HEADER_NAME_MESSAGE, METHOD } from './schema-blocks.js';
+import { Strict, StringEnum, MapOf, Duration, PositiveDuration, Size, Count, Percent, NAME_MESSAGE, Name, Reference, Address, HEADER_NAME_PATTERN, HEADER_NAME_MESSAGE, METHOD, FilePath } from './schema-blocks.js';
 
 // Vocabulary and built-in defaults live in defaults.ts, which the loader uses without TypeBox.
 export { ADDRESS_PATTERN, BREAKER_FAILURES, DEFAULTS, ENDPOINT_PATTERN, IDEMPOTENT_METHODS, NAME_PATTERN, RETRY_CONDITIONS } from './defaults.js';
@@ -43,6 +43,16 @@ const Listener = Strict(
   {
     name: Name('Unique name of the listener; routes refer to it with `listener:`.'),
     address: Address({ description: 'host:port to accept HTTP/1.1 on. Port 0 picks a free port (tests).' }),
+    tls: Type.Optional(
+      Strict(
+        {
+          cert: FilePath('PEM file of the listener\'s certificate chain. Watched: a rotated file is used for new connections.'),
+          key: FilePath('PEM file of its private key.'),
+          clientCa: Type.Optional(FilePath('PEM file of the authorities client certificates must chain to; when set, a client certificate is required.')),
+        },
+        { description: 'Terminate TLS on this listener (ALPN http/1.1).' },
+      ),
+    ),
     connect: Type.Optional(
       Strict(
         {
@@ -79,15 +89,25 @@ const Outlier = Strict(
   { description: 'Outlier detection: take endpoints that keep failing out of the rotation for a while. Off when omitted.' },
 );
 
+const UpstreamTls = Strict(
+  {
+    ca: Type.Optional(FilePath('PEM file of the certificate authorities the upstream\'s certificate must chain to. Omitted: the system roots.')),
+    serverName: Type.Optional(Type.String({ minLength: 1, description: 'The name sent in SNI and checked in the certificate. Omitted: the endpoint\'s host.' })),
+    cert: Type.Optional(FilePath('PEM file of a client certificate to present (mutual TLS, with key).')),
+    key: Type.Optional(FilePath('PEM file of the client certificate\'s private key.')),
+  },
+  { description: 'TLS to https:// endpoints: which authorities to trust, the name to expect, an optional client certificate.' },
+);
+
 const Upstream = Strict(
   {
     endpoints: Type.Array(
       Type.String({
         pattern: ENDPOINT_PATTERN,
-        errorMessage: 'must be an http:// URL without a path, such as http://10.0.0.11:8080 (https:// is not supported in v1)',
-        description: 'http://host[:port] (port 80 when omitted). A single DNS name is re-resolved into several endpoints.',
+        errorMessage: 'must be an http:// or https:// URL without a path, such as http://10.0.0.11:8080',
+        description: 'http://host[:port] (port 80 when omitted) or https://host[:port] (443; TLS originated and verified). A single DNS name is re-resolved into several endpoints.',
       }),
-      { minItems: 1, uniqueItems: true, description: 'Where the upstream is: one or more http:// origins.' },
+      { minItems: 1, uniqueItems: true, description: 'Where the upstream is: one or more http:// or https:// origins.' },
     ),
     balance: Type.Optional(
       StringEnum(['round-robin', 'least-request', 'random'], { description: 'How a request picks an endpoint.', default: DEFAULTS.upstream.balance }),
@@ -103,6 +123,7 @@ const Upstream = Strict(
     maxResponseHeaderSize: Type.Optional(
       Size({ description: 'Largest response header block accepted from this upstream; more is 502 upstream-reset.', default: DEFAULTS.upstream.maxResponseHeaderSize }),
     ),
+    tls: Type.Optional(UpstreamTls),
     outlier: Type.Optional(Outlier),
   },
   { description: 'A named set of endpoints that routes send requests to.' },
@@ -133,6 +154,12 @@ const Match = Strict(
     ),
     methods: Type.Optional(
       Type.Array(METHOD, { minItems: 1, uniqueItems: true, description: 'Match only these methods (any method when omitted).' }),
+    ),
+    clientIdentity: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'The verified client certificate\'s SPIFFE URI (else its subject CN), exactly; needs a listener with tls.clientCa.',
+      }),
     ),
     headers: Type.Optional(
       MapOf(Type.String({ description: 'The exact value; quote numbers, e.g. "1".' }), {

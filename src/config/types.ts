@@ -34,15 +34,25 @@ export interface ListenerPolicy {
   readonly address: HostPort;
   /** CONNECT targets tunnelled (`host:port`, `*` for any); empty: every CONNECT is refused. */
   readonly connectAllow: readonly string[];
+  /** TLS termination; undefined for plain HTTP. */
+  readonly tls: ListenerTlsPolicy | undefined;
+}
+
+export interface ListenerTlsPolicy {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly clientCaFile: string | undefined;
 }
 
 export type BalanceAlgorithm = 'round-robin' | 'least-request' | 'random';
 
 export interface EndpointUrl {
-  /** `http://host:port` exactly as undici wants an origin. */
+  /** `http://host:port` (or https://) exactly as undici wants an origin. */
   readonly origin: string;
   readonly host: string;
   readonly port: number;
+  /** For an address resolved from a name: the name, which TLS expects in the certificate. */
+  readonly tlsName?: string | undefined;
 }
 
 export interface OutlierPolicy {
@@ -62,7 +72,16 @@ export interface UpstreamPolicy {
   readonly idleTimeoutMs: number;
   /** Largest response header block accepted from this upstream; more is 502 upstream-reset. */
   readonly maxResponseHeaderBytes: number;
+  /** TLS to https:// endpoints (file contents read at load). */
+  readonly tls: UpstreamTlsPolicy | undefined;
   readonly outlier: OutlierPolicy | undefined;
+}
+
+export interface UpstreamTlsPolicy {
+  readonly caFile: string | undefined;
+  readonly serverName: string | undefined;
+  readonly certFile: string | undefined;
+  readonly keyFile: string | undefined;
 }
 
 export interface RouteMatch {
@@ -73,6 +92,8 @@ export interface RouteMatch {
   readonly methods: readonly string[] | undefined;
   /** Lower-cased header name → exact value. */
   readonly headers: ReadonlyMap<string, string> | undefined;
+  /** The verified client certificate's SPIFFE URI or CN, exactly. */
+  readonly clientIdentity: string | undefined;
 }
 
 /**

@@ -31,7 +31,7 @@ export const MAX_HOPS = 8;
 const HOPS_TEXT = Array.from({ length: MAX_HOPS + 1 }, (_, i) => String(i));
 
 /** `expect: 100-continue` is answered by node:http itself; undici refuses to send it. */
-const REQUEST_ONLY_DROPPED = new Set(['expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-request-id', HOPS_HEADER]);
+const REQUEST_ONLY_DROPPED = new Set(['expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-request-id', HOPS_HEADER, 'x-forwarded-client-cert']);
 
 /**
  * The hop count a client sent: the largest integer in the (possibly comma-joined) value; 0
@@ -56,6 +56,12 @@ export interface ForwardingInfo {
   readonly proto: string;
   /** Passes through Outrider so far, this one included (the value sent upstream). */
   readonly hops: number;
+  /**
+   * The verified client certificate's identity, sent as `x-forwarded-client-cert` (Envoy's
+   * format). A client's own such header is always dropped (Envoy's SANITIZE): only a
+   * certificate this listener verified may speak for the client.
+   */
+  readonly clientIdentity?: string | undefined;
 }
 
 /** Names listed in the `Connection` header(s), lower-cased; usually none. */
@@ -112,6 +118,7 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardingI
   out.push('x-forwarded-proto', forwardedProto ?? info.proto);
   out.push('x-request-id', info.requestId);
   out.push(HOPS_HEADER, HOPS_TEXT[info.hops] ?? String(info.hops));
+  if (info.clientIdentity !== undefined) out.push('x-forwarded-client-cert', forwardedClientCert(info.clientIdentity));
   return out;
 }
 
@@ -138,4 +145,9 @@ function dropListed(headers: string[], listed: Set<string>): string[] {
     if (!listed.has((headers[i] as string).toLowerCase())) out.push(headers[i] as string, headers[i + 1] as string);
   }
   return out;
+}
+
+/** Envoy's `x-forwarded-client-cert` element for an identity: `URI=…` for a SPIFFE id, else `Subject="CN=…"`. */
+function forwardedClientCert(identity: string): string {
+  return identity.includes('://') ? `URI=${identity}` : `Subject="CN=${identity.replace(/["\\]/g, '\\$&')}"`;
 }

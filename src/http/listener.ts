@@ -17,7 +17,9 @@ import type { RouteRuntime } from '../pipeline/build.js';
 import type { RouteTable } from '../routing/route-table.js';
 import { errorResponse } from './error-response.js';
 import { adoptSocket, rejectMalformed, writeRefusal } from './raw-socket.js';
+import { createServer as createHttpsServer } from 'node:https';
 import { ClientSink } from './client-sink.js';
+import { ListenerTls, type TlsStatus } from './listener-tls.js';
 import { handleConnect } from './connect.js';
 import type { Tunnel, TunnelBytes } from './tunnel.js';
 import { answerUpgrade } from './upgrade.js';
@@ -45,6 +47,8 @@ export interface ListenerHooks {
   onTunnel?(listener: string, kind: TunnelKind, delta: 1 | -1): void;
   /** A tunnel closed, with the bytes it carried each way. */
   onTunnelBytes?(listener: string, kind: TunnelKind, bytes: TunnelBytes): void;
+  /** The TLS files changed: the new certificate is in use, or (error) the old one stays. */
+  onTlsRotated?(listener: string, status: TlsStatus | undefined, error?: string): void;
 }
 
 export type TunnelKind = 'upgrade' | 'connect';
@@ -58,6 +62,7 @@ export class Listener {
   readonly #hooks: ListenerHooks;
   readonly #limits: ListenerLimits;
   readonly #server: Server;
+  readonly #tls: ListenerTls | undefined;
   #inFlight = 0;
   #draining = false;
   #idleWaiters: (() => void)[] = [];
@@ -70,7 +75,19 @@ export class Listener {
     this.#routes = routes;
     this.#hooks = hooks;
     this.#limits = limits;
-    this.#server = createServer(serverOptions(limits), (req, res) => this.#onRequest(req, res));
+    this.#tls = policy.tls === undefined ? undefined : new ListenerTls(policy.tls);
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.#onRequest(req, res);
+    if (this.#tls === undefined) {
+      this.#server = createServer(serverOptions(limits), onRequest);
+    } else {
+      const https = createHttpsServer({ ...serverOptions(limits), ...this.#tls.serverOptions() }, onRequest);
+      this.#tls.watch(
+        (options) => https.setSecureContext(options),
+        (status) => this.#hooks.onTlsRotated?.(this.name, status),
+        (error) => this.#hooks.onTlsRotated?.(this.name, undefined, error),
+      );
+      this.#server = https;
+    }
     // One more than allowed, so a request over the limit is seen (node silently drops the rest).
     this.#server.maxHeadersCount = limits.maxHeaders + 1;
     this.#server.maxConnections = limits.maxConnections;
@@ -124,7 +141,13 @@ export class Listener {
     await Promise.race([this.#whenIdle(), delay(timeoutMs)]);
     for (const tunnel of this.#tunnels) tunnel.close();
     this.#server.closeAllConnections();
+    this.#tls?.close();
     await closed;
+  }
+
+  /** The certificate in use on a TLS listener, for /status. */
+  tlsStatus(): TlsStatus | undefined {
+    return this.#tls?.status();
   }
 
   get tunnels(): number {

@@ -6,14 +6,16 @@
 import type { IncomingMessage } from 'node:http';
 import { OutriderError } from '../errors.js';
 import type { ProxyRequest } from '../pipeline/layer.js';
-import { hostWithoutPort } from '../routing/route-table.js';
+import { hostWithoutPort, type RouteCandidate } from '../routing/route-table.js';
+import { clientIdentityOf } from './client-identity.js';
+import type { TLSSocket } from 'node:tls';
 import { hopCount, HOPS_HEADER, MAX_HOPS, newRequestId, upstreamRequestHeaders } from './headers.js';
 import type { ListenerLimits } from './limits.js';
 
 interface Target {
   readonly authority: string;
   readonly path: string;
-  readonly candidate: { method: string; host: string; path: string; headers: IncomingMessage['headers'] };
+  readonly candidate: RouteCandidate;
 }
 
 /**
@@ -46,7 +48,7 @@ export function parseTarget(req: IncomingMessage): Target | undefined {
   return {
     authority,
     path,
-    candidate: { method: req.method ?? 'GET', host: hostWithoutPort(authority), path: pathOnly, headers: req.headers },
+    candidate: { method: req.method ?? 'GET', host: hostWithoutPort(authority), path: pathOnly, headers: req.headers, clientIdentity: clientIdentityOf(req.socket) },
   };
 }
 
@@ -93,7 +95,9 @@ export function proxyRequest(req: IncomingMessage, listener: string, target: Tar
   const requestId = typeof requested === 'string' && requested !== '' ? requested : newRequestId();
   const authority = target?.authority ?? '';
   const hops = hopCount(req.headers[HOPS_HEADER] as string | undefined) + 1;
-  const headers = refusal === undefined ? upstreamRequestHeaders(req.rawHeaders, { clientAddress, authority, requestId, proto: 'http', hops }) : NO_HEADERS;
+  const clientIdentity = target?.candidate.clientIdentity;
+  const proto = (req.socket as TLSSocket).encrypted === true ? 'https' : 'http';
+  const headers = refusal === undefined ? upstreamRequestHeaders(req.rawHeaders, { clientAddress, authority, requestId, proto, hops, clientIdentity }) : NO_HEADERS;
   return {
     method: req.method ?? 'GET',
     path: target?.path ?? req.url ?? '',
@@ -106,6 +110,7 @@ export function proxyRequest(req: IncomingMessage, listener: string, target: Tar
     incoming: req,
     refusal: headers === undefined ? new OutriderError('bad-request', 'more than one Host header field', { listener }) : refusal,
     upgrade,
+    clientIdentity,
   };
 }
 

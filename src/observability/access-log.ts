@@ -20,6 +20,8 @@ export interface AccessLogEntry {
   readonly hedged: boolean;
   readonly breakerState: string | null;
   readonly errorCode: string | null;
+  /** The verified client certificate's identity (TLS listeners with clientCa). */
+  readonly clientIdentity: string | null;
 }
 
 export interface AccessLog {

@@ -74,5 +74,6 @@ function accessLogEntry(exchange: Exchange, routeName: string | null, durationMs
     hedged: ledger.hedged,
     breakerState: ledger.breakerState ?? null,
     errorCode: ledger.errorCode ?? null,
+    clientIdentity: request.clientIdentity ?? null,
   };
 }

@@ -40,6 +40,8 @@ export interface ProxyRequest {
    * turns the exchange into a tunnel, so retry, hedge and shadow step aside.
    */
   readonly upgrade?: string | undefined;
+  /** The verified client certificate's SPIFFE URI or CN (TLS listeners with clientCa). */
+  readonly clientIdentity?: string | undefined;
 }
 
 /** Where a response body is delivered: the client connection, or a buffer for aggregation. */

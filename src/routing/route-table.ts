@@ -13,6 +13,8 @@ export interface RouteCandidate {
   /** Path without the query string. */
   readonly path: string;
   readonly headers: IncomingHttpHeaders;
+  /** The verified client certificate's identity (TLS listeners with clientCa), else undefined. */
+  readonly clientIdentity: string | undefined;
 }
 
 export class RouteTable<R extends { readonly policy: RoutePolicy }> {
@@ -34,6 +36,7 @@ export function matches(match: RouteMatch, c: RouteCandidate): boolean {
   if (match.pathPrefix !== undefined && !c.path.startsWith(match.pathPrefix)) return false;
   if (match.pathRegex !== undefined && !match.pathRegex.test(c.path)) return false;
   if (match.methods !== undefined && !match.methods.includes(c.method)) return false;
+  if (match.clientIdentity !== undefined && match.clientIdentity !== c.clientIdentity) return false;
   if (match.headers !== undefined) {
     for (const [name, value] of match.headers) if (c.headers[name] !== value) return false;
   }

@@ -23,7 +23,9 @@ export async function resolveEndpoint(endpoint: EndpointUrl): Promise<EndpointUr
     if (f !== family || seen.has(address)) continue;
     seen.add(address);
     const host = f === 6 ? `[${address}]` : address;
-    out.push({ origin: `http://${host}:${endpoint.port}`, host: address, port: endpoint.port });
+    // The scheme stays, and TLS still expects the name that was resolved, not the address.
+    const scheme = endpoint.origin.startsWith('https:') ? 'https' : 'http';
+    out.push({ origin: `${scheme}://${host}:${endpoint.port}`, host: address, port: endpoint.port, tlsName: endpoint.host });
   }
   return out;
 }

@@ -3,6 +3,7 @@
  * balancer that picks one per try. Kept in the state registry under its name and settings, so
  * a reload that leaves an upstream unchanged keeps its warm connections.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Pool as UndiciPool } from 'undici';
 import type { EndpointUrl, UpstreamPolicy } from '../config/types.js';
@@ -32,7 +33,7 @@ export class Endpoint implements OutlierTracked {
     this.origin = url.origin;
     this.pool = new Pool(url.origin, {
       connections: policy.connections,
-      connect: { timeout: policy.connectTimeoutMs },
+      connect: { timeout: policy.connectTimeoutMs, ...(url.origin.startsWith('https:') ? tlsOptions(policy.tls, url.tlsName) : {}) },
       // Deadlines are the route's (timeout, perTryTimeout); undici's own would race them.
       headersTimeout: 0,
       bodyTimeout: 0,
@@ -121,4 +122,20 @@ export class UpstreamRuntime {
 export function upstreamSettings(policy: UpstreamPolicy): readonly unknown[] {
   const { name, endpoints, balance, connections, connectTimeoutMs, idleTimeoutMs, maxResponseHeaderBytes, outlier } = policy;
   return [name, endpoints, balance, connections, connectTimeoutMs, idleTimeoutMs, maxResponseHeaderBytes, outlier];
+}
+
+/**
+ * What the TLS client is told for an https:// endpoint: verify against `tls.ca` (else the
+ * system roots), expect `tls.serverName` (else the endpoint's host), present a client
+ * certificate when given. The files are read when the pools are made (at load and reload;
+ * the loader has checked they are readable).
+ */
+function tlsOptions(tls: UpstreamPolicy['tls'], resolvedFrom: string | undefined): Record<string, unknown> {
+  const servername = tls?.serverName ?? resolvedFrom;
+  return {
+    ...(servername === undefined ? {} : { servername }),
+    ...(tls?.caFile === undefined ? {} : { ca: readFileSync(tls.caFile) }),
+    ...(tls?.certFile === undefined ? {} : { cert: readFileSync(tls.certFile) }),
+    ...(tls?.keyFile === undefined ? {} : { key: readFileSync(tls.keyFile) }),
+  };
 }

@@ -214,15 +214,18 @@ t.test('scatter-gather rules', async (t) => {
   ]);
 });
 
-t.test('https upstreams are refused: no TLS origination in v1', async (t) => {
+t.test('TLS files must be readable PEM, a certificate with its key', async (t) => {
   const text = yaml`
     version: 1
-    listeners: [{ name: outbound, address: 127.0.0.1:15001 }]
+    listeners: [{ name: outbound, address: 127.0.0.1:15001, tls: { cert: /nonexistent/tls.crt, key: /etc/hostname } }]
     upstreams:
-      secure: { endpoints: [https://api.example.com] }
+      secure: { endpoints: [https://api.example.com], tls: { cert: /etc/hostname } }
     routes: [{ name: r, upstream: secure }]
   `;
   t.same(report(loadYaml(text, 'p.yaml')), [
-    'p.yaml:4:25: upstreams.secure.endpoints[0]: "https://api.example.com" uses https://, but TLS origination is not supported in v1; use an http:// endpoint',
+    'p.yaml:2:70: listeners[0].tls.cert: cannot read /nonexistent/tls.crt: ENOENT',
+    'p.yaml:2:97: listeners[0].tls.key: /etc/hostname is not a PEM file',
+    'p.yaml:4:56: upstreams.secure.tls: give cert and key together',
+    'p.yaml:4:64: upstreams.secure.tls.cert: /etc/hostname is not a PEM file',
   ]);
 });

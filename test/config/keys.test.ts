@@ -33,11 +33,11 @@ const cases: KeyCase[] = [
   { path: ['listeners', 0, 'address'], valid: ['[::]:15001'], invalid: [[':15001', `listeners[0].address: ${ADDRESS}`], [undefined, 'listeners[0]: missing required key "address"']] },
   { path: ['upstreams'], valid: [], invalid: [[[], 'upstreams: must be a mapping (key: value)']] },
   // ---- upstreams
-  { path: ['upstreams', 'catalog', 'endpoints'], valid: [['http://catalog'], ['http://[::1]:8080'], ['http://10.0.0.1:8080/', 'http://10.0.0.2:8080']], invalid: [
+  { path: ['upstreams', 'catalog', 'endpoints'], valid: [['http://catalog'], ['http://[::1]:8080'], ['http://10.0.0.1:8080/', 'http://10.0.0.2:8080'], ['https://10.0.0.1'], ['https://payments.internal:8443']], invalid: [
     [[], 'upstreams.catalog.endpoints: must not be empty'],
-    [['https://10.0.0.1'], 'upstreams.catalog.endpoints[0]: "https://10.0.0.1" uses https://, but TLS origination is not supported in v1; use an http:// endpoint'],
-    [['http://10.0.0.1/base'], 'upstreams.catalog.endpoints[0]: must be an http:// URL without a path, such as http://10.0.0.11:8080 (https:// is not supported in v1)'],
-    [['10.0.0.1:8080'], 'upstreams.catalog.endpoints[0]: must be an http:// URL without a path, such as http://10.0.0.11:8080 (https:// is not supported in v1)'],
+    [['ftp://10.0.0.1'], 'upstreams.catalog.endpoints[0]: must be an http:// or https:// URL without a path, such as http://10.0.0.11:8080'],
+    [['http://10.0.0.1/base'], 'upstreams.catalog.endpoints[0]: must be an http:// or https:// URL without a path, such as http://10.0.0.11:8080'],
+    [['10.0.0.1:8080'], 'upstreams.catalog.endpoints[0]: must be an http:// or https:// URL without a path, such as http://10.0.0.11:8080'],
     [['http://a:0'], 'upstreams.catalog.endpoints[0]: port 0 is out of range (1-65535)'],
     [['http://a', 'http://a'], 'upstreams.catalog.endpoints: lists "http://a" more than once'],
   ] },

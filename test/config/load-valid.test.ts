@@ -33,8 +33,8 @@ t.test('the contract example loads (config/examples/contract-example.yaml)', asy
   t.equal(policy.replayBodyLimitBytes, 1_048_576);
   t.equal(policy.accessLog, 'stdout');
   t.same(policy.listeners, [
-    { name: 'outbound', address: { host: '127.0.0.1', port: 15001 } },
-    { name: 'inbound', address: { host: '0.0.0.0', port: 15006 } },
+    { name: 'outbound', address: { host: '127.0.0.1', port: 15001 }, connectAllow: [], tls: undefined },
+    { name: 'inbound', address: { host: '0.0.0.0', port: 15006 }, connectAllow: [], tls: undefined },
   ]);
   t.same(policy.upstreams.get('catalog'), {
     name: 'catalog',

@@ -34,6 +34,7 @@ t.test('one JSON access-log line per request with the contract fields', async (t
     hedged: false,
     breakerState: null,
     errorCode: null,
+    clientIdentity: null,
   });
   t.type(first?.duration, 'number');
   t.ok(typeof first?.time === 'string' || typeof first?.time === 'number', 'a timestamp');
