@@ -8,7 +8,6 @@ import type { Ajv as AjvInstance, ErrorObject, Options, ValidateFunction } from 
 import { didYouMean, hintFor } from './did-you-mean.js';
 import type { PolicyPath } from './locate.js';
 import { isPlainObject } from './normalize.js';
-import { ENDPOINT_PATTERN } from './defaults.js';
 import { DURATION_PATTERN, POSITIVE_DURATION_PATTERN } from '../util/units.js';
 
 import { finding, listOf, type Finding } from './findings.js';
