@@ -22,6 +22,8 @@ export interface RunningOutrider {
   readonly readyMs: number;
   /** The enforced layers of a route per /status, or undefined when /status does not say. */
   layers(route: string): Promise<readonly string[] | undefined>;
+  /** The text of GET /metrics, or '' when the admin does not answer. */
+  metrics(): Promise<string>;
   /** Why Outrider is gone, if it exited on its own (a crash mid-run). */
   died(): string | undefined;
   /** SIGTERM and wait; resolves with the exit code (the contract says 0 after draining). */
@@ -64,6 +66,14 @@ export async function startOutrider(name: string, policyYaml: string, adminPort:
         return found?.layers?.filter((layer) => !(found.notEnforced ?? []).includes(layer));
       } catch {
         return undefined;
+      }
+    },
+    async metrics() {
+      try {
+        const reply = await get(adminPort, '/metrics');
+        return reply.status === 200 ? reply.body : '';
+      } catch {
+        return '';
       }
     },
     died: diedReason(child),
