@@ -50,7 +50,8 @@ export async function startOutrider(name: string, policyYaml: string, adminPort:
     await stop(child);
     const message = err instanceof Error ? err.message : String(err);
     // The first lines of a rejected policy carry `file:line:column: message`.
-    return { ok: false, reason: message.replace(file, 'policy.yaml').split('\n').slice(0, 4).join(' | ') };
+    const lines = message.replace(file, 'policy.yaml').split('\n').filter((l) => l.trim() !== '');
+    return { ok: false, reason: lines.slice(0, 4).join(' | ') };
   }
   return {
     ok: true,
