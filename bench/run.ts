@@ -14,6 +14,7 @@ import { installCleanup, pinningAvailable, pinSelf, stopAll } from './lib/procs.
 import { PROFILES, type Profile, type ProfileName } from './lib/profile.js';
 import { removeTempDirs } from './lib/tmp.js';
 import { writeHtmlReport, type Report } from './report/html.js';
+import { smokeFailures } from './report/smoke.js';
 import { renderScenario } from './report/table.js';
 import { SCENARIOS } from './scenarios/index.js';
 import type { ScenarioOutcome, ScenarioResult } from './scenarios/types.js';
@@ -129,8 +130,23 @@ async function main(): Promise<number> {
   fs.writeFileSync(path.join(options.outDir, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeHtmlReport(path.join(options.outDir, 'report.html'), report);
   log(`\nbench: wrote ${path.join(options.outDir, 'results.json')} and report.html`);
+  if (options.profile.name === 'smoke') return smokeVerdict(results, log);
   // Skipped scenarios are not failures (their pattern has not landed); a crashed one is.
   return results.some((r) => r.status === 'failed') ? 1 : 0;
+}
+
+/** --smoke (CI) fails on anything Outrider did wrong; see report/smoke.ts. */
+function smokeVerdict(results: readonly ScenarioResult[], log: (message: string) => void): number {
+  const failures = smokeFailures(results);
+  const notInstalled = results.filter((r) => r.status === 'skipped' && r.skipCause === 'peer').map((r) => `${r.name} (${r.reason ?? ''})`);
+  if (notInstalled.length > 0) log(`bench smoke: not run, a peer is not installed (not a failure): ${notInstalled.join('; ')}`);
+  if (failures.length === 0) {
+    log(`bench smoke: passed (${results.length} scenarios)`);
+    return 0;
+  }
+  log(`bench smoke: FAILED, ${failures.length} problem(s):`);
+  for (const failure of failures) log(`  ✘ ${failure}`);
+  return 1;
 }
 
 main().then(

@@ -22,6 +22,8 @@ export interface RunningOutrider {
   readonly readyMs: number;
   /** The enforced layers of a route per /status, or undefined when /status does not say. */
   layers(route: string): Promise<readonly string[] | undefined>;
+  /** The text of GET /metrics, or '' when the admin does not answer. */
+  metrics(): Promise<string>;
   /** Why Outrider is gone, if it exited on its own (a crash mid-run). */
   died(): string | undefined;
   /** SIGTERM and wait; resolves with the exit code (the contract says 0 after draining). */
@@ -48,7 +50,8 @@ export async function startOutrider(name: string, policyYaml: string, adminPort:
     await stop(child);
     const message = err instanceof Error ? err.message : String(err);
     // The first lines of a rejected policy carry `file:line:column: message`.
-    return { ok: false, reason: message.replace(file, 'policy.yaml').split('\n').slice(0, 4).join(' | ') };
+    const lines = message.replace(file, 'policy.yaml').split('\n').filter((l) => l.trim() !== '');
+    return { ok: false, reason: lines.slice(0, 4).join(' | ') };
   }
   return {
     ok: true,
@@ -63,6 +66,14 @@ export async function startOutrider(name: string, policyYaml: string, adminPort:
         return found?.layers;
       } catch {
         return undefined;
+      }
+    },
+    async metrics() {
+      try {
+        const reply = await get(adminPort, '/metrics');
+        return reply.status === 200 ? reply.body : '';
+      } catch {
+        return '';
       }
     },
     died: diedReason(child),

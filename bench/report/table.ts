@@ -17,7 +17,8 @@ export function verdictMark(check: Check): string {
 
 function renderChecks(checks: readonly Check[]): string {
   if (checks.length === 0) return '';
-  const lines = checks.map((c) => `  ${verdictMark(c)} [${c.source}] ${c.name}: ${c.value} (target ${c.target})`);
+  // "functional": checked in --smoke too (report/smoke.ts).
+  const lines = checks.map((c) => `  ${verdictMark(c)} [${c.source}${c.functional ? ', functional' : ''}] ${c.name}: ${c.value} (target ${c.target})`);
   return ['  Verdict', ...lines].join('\n');
 }
 

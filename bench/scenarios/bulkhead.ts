@@ -18,6 +18,11 @@ const NOISY_RATE = 3200;
 /** Enough for the flood to reach the proxy: with 50, the backlog would wait in the generator instead. */
 const NOISY_CONNECTIONS = 256;
 const BULKHEAD = { maxConcurrent: 8, maxQueued: 8, queueTimeout: '20ms', partitionBy: 'header:x-tenant-id' };
+/**
+ * Without a bulkhead the flood must at least double the quiet tenant's p99 (about 10x in
+ * bench/RESULTS.md); below that this run did not reproduce the harm a bulkhead is for.
+ */
+const FLOOD_HURTS_AT_LEAST = 2;
 
 type Config = 'quiet alone' | 'flood, no bulkhead' | 'flood, bulkhead';
 const CONFIGS: readonly { readonly name: Config; readonly path: string; readonly noisy: boolean }[] = [
@@ -111,14 +116,29 @@ function report(runs: readonly Run[]): ScenarioOutcome {
     ];
   });
   const withBulkhead = ratio('flood, bulkhead');
+  // The bulkhead's figure proves something only if the flood hurt the quiet tenant without one.
+  const withoutBulkhead = ratio('flood, no bulkhead');
+  const hurt = withoutBulkhead >= FLOOD_HURTS_AT_LEAST;
+  const refused = of('flood, bulkhead').reduce((n, r) => n + Object.entries(r.noisy?.outcomes ?? {}).filter(([k]) => k.startsWith('503:bulkhead')).reduce((m, [, v]) => m + v, 0), 0);
   const checks: Check[] = [
+    {
+      name: 'the flood hurts the quiet tenant without a bulkhead (p99 ÷ alone)',
+      target: `≥ ${FLOOD_HURTS_AT_LEAST}x (else the bulkhead's figure is inconclusive)`,
+      value: `${fmt(withoutBulkhead)}x`,
+      pass: Number.isFinite(withoutBulkhead) ? hurt : null,
+      source: 'harness',
+    },
     guardFailures({
       name: 'quiet tenant p99 during the flood (bulkhead) ÷ alone',
       target: '≤ 1.10',
-      value: `${fmt(withBulkhead)}x`,
-      pass: Number.isFinite(withBulkhead) ? withBulkhead <= 1.1 : null,
+      value: hurt ? `${fmt(withBulkhead)}x` : `${fmt(withBulkhead)}x, inconclusive: the flood did not hurt without a bulkhead`,
+      pass: hurt && Number.isFinite(withBulkhead) ? withBulkhead <= 1.1 : null,
       source: 'ours',
     }, [...of('flood, bulkhead'), ...of('quiet alone')].map((r) => r.quiet)),
+    // The noisy tenant asks for four times what its partition admits (8 at once × 10 ms). The
+    // quiet tenant's own refusals are not asserted here: with a 20 ms queue timeout they follow
+    // the host's stalls (a loaded CI machine refuses some), so they stay a timing figure.
+    { name: "the bulkhead refused the noisy tenant's excess (503 bulkhead-*)", target: '> 0', value: String(refused), pass: refused > 0, source: 'ours', functional: true },
   ];
   return {
     status: 'ok',

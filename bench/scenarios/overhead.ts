@@ -353,7 +353,17 @@ function checks(summaries: readonly Summary[], missing: ReadonlyMap<string, stri
     check('start to ready', '< 500 ms', o?.readyMs, (v) => v < 500, ' ms', 'ours'),
   ];
   // A crash under load fails every target, whatever was measured before it.
-  return crash ? all.map((c) => ({ ...c, value: `${c.value}; Outrider crashed: ${crash.slice(0, 200)}`, pass: false })) : all;
+  const measured = crash ? all.map((c) => ({ ...c, value: `${c.value}; Outrider crashed: ${crash.slice(0, 200)}`, pass: false })) : all;
+  // The figures above are "not measured" when Outrider never started; this says it failed.
+  const served: Check = {
+    name: 'Outrider started, answered every request and stayed up',
+    target: 'started, 0 failed, no crash',
+    value: !o ? `did not start: ${why}` : crash ? `crashed: ${crash.slice(0, 200)}` : `${o.errors} failed`,
+    pass: o !== undefined && !crash && o.errors === 0,
+    source: 'ours',
+    functional: true,
+  };
+  return [served, ...measured];
 }
 
 /** With --cpu-prof: where Outrider's CPU went over the whole scenario, self time per function. */

@@ -10,6 +10,7 @@ import type { LoadResult, StreamResult, StreamSpec } from '../loadgen/protocol.j
 import { startOutrider, type RunningOutrider } from '../lib/outrider.js';
 import { freePorts } from '../lib/ports.js';
 import { CONNECTIONS } from '../lib/profile.js';
+import { fmt } from '../lib/stats.js';
 import type { Behaviour } from '../upstreams/behaviour.js';
 import { Simulator } from '../upstreams/index.js';
 import type { Check, ScenarioContext } from './types.js';
@@ -101,9 +102,11 @@ export async function setUpPattern(ctx: ScenarioContext, req: PatternRequest): P
       return { skip: `GET /status does not list the layers of route "${route}"` };
     }
     if (layers.includes(layer)) continue;
-    if (layer === req.layer) {
+    // In --smoke every layer must be there: a missing one is Outrider failing, not a pattern
+    // still to land, and the skip fails the smoke run.
+    if (layer === req.layer || ctx.profile.name === 'smoke') {
       await close();
-      return { skip: `the ${req.layer} layer has not landed yet` };
+      return { skip: `route "${route}": the ${layer} layer is not in GET /status (has it landed?)` };
     }
     dropped.set(route, `the ${layer} layer has not landed yet`);
     ctx.log(`  ${route}: skipped (the ${layer} layer has not landed yet)`);
@@ -196,4 +199,22 @@ export function guardFailures(check: Check, streams: readonly (StreamResult | un
   const worst = Math.max(...streams.map(failureRatio).filter((r) => Number.isFinite(r)), 0);
   if (worst <= 0.01) return check;
   return { ...check, value: `${check.value} with ${(worst * 100).toFixed(1)}% of requests failing`, pass: false };
+}
+
+/**
+ * Outrider answered the requests of these streams: at least one, and at most 1% not 2xx (the
+ * allowance guardFailures gives latency figures). Functional, so a route that only fails
+ * fails --smoke even though no latency is asserted there.
+ */
+export function answeredCheck(what: string, streams: readonly (StreamResult | undefined)[]): Check {
+  let total = 0;
+  let failed = 0;
+  for (const s of streams) {
+    for (const [kind, count] of Object.entries(s?.outcomes ?? {})) {
+      total += count;
+      if (kind !== '2xx') failed += count;
+    }
+  }
+  const value = total === 0 ? 'no requests' : `${total - failed} of ${total} (${fmt((100 * (total - failed)) / total, 1)}%)`;
+  return { name: `${what}: requests answered 2xx`, target: '≥ 99%', value, pass: total > 0 && failed <= 0.01 * total, source: 'ours', functional: true };
 }

@@ -55,6 +55,12 @@ export interface Check {
   readonly pass: boolean | null;
   /** The seed's original targets, our own stricter ones (issue 8), or a check of the bench itself. */
   readonly source: 'seed' | 'ours' | 'harness';
+  /**
+   * What Outrider does rather than how fast (it answered, mirrored, opened, drained, held on):
+   * asserted in --smoke too, where timings are not. Anything but a pass fails a smoke run, so
+   * "not measured" cannot stand in for Outrider failing.
+   */
+  readonly functional?: boolean;
 }
 
 export interface ScenarioResult {
@@ -62,6 +68,12 @@ export interface ScenarioResult {
   readonly title: string;
   readonly status: 'ok' | 'skipped' | 'failed';
   readonly reason?: string;
+  /**
+   * Why a skipped scenario did not run: Outrider could not (not built, did not start, rejected
+   * the policy, a layer missing from /status), which fails --smoke; or a peer tool is not
+   * installed (wrk, nginx), which never fails anything.
+   */
+  readonly skipCause?: SkipCause;
   readonly tables: readonly Table[];
   readonly charts: readonly Chart[];
   readonly checks: readonly Check[];
@@ -79,6 +91,9 @@ export interface Scenario {
   run(ctx: ScenarioContext): Promise<ScenarioOutcome>;
 }
 
-export function skipped(reason: string): ScenarioOutcome {
-  return { status: 'skipped', reason, tables: [], charts: [], checks: [], data: {} };
+export type SkipCause = 'outrider' | 'peer';
+
+/** A scenario that did not run; blamed on Outrider unless a peer is said to be missing. */
+export function skipped(reason: string, cause: SkipCause = 'outrider'): ScenarioOutcome {
+  return { status: 'skipped', reason, skipCause: cause, tables: [], charts: [], checks: [], data: {} };
 }

@@ -34,7 +34,7 @@ export const wrkCheck: Scenario = {
   name: 'wrk-check',
   title: 'Load generator vs wrk, max throughput side by side',
   async run(ctx) {
-    if (!wrkInstalled()) return skipped('wrk is not installed (bench/install-peers.sh)');
+    if (!wrkInstalled()) return skipped('wrk is not installed (bench/install-peers.sh)', 'peer');
     const [upstreamPort, peerPort] = (await freePorts(2)) as [number, number];
     const nginx = await startNginxUpstream(upstreamPort);
     const sim = nginx.ok ? undefined : await Simulator.start([{ name: 'app', port: upstreamPort, seed: 1, behaviour: instant }]);
