@@ -28,7 +28,9 @@ export class ClientSink implements BodySink {
     return false;
   }
 
-  end(): void {
+  end(trailers?: readonly string[]): void {
+    // Sent only with chunked framing (node drops them otherwise, as HTTP/1.0 would).
+    if (trailers !== undefined) this.#res.addTrailers(pairs(trailers));
     this.#res.end();
   }
 
@@ -43,3 +45,8 @@ export class ClientSink implements BodySink {
   };
 }
 
+function pairs(flat: readonly string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string]);
+  return out;
+}

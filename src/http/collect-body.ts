@@ -64,9 +64,9 @@ export class CapturingBody implements ResponseBody {
         if (total <= this.#limitBytes) chunks.push(chunk);
         return sink.write(chunk);
       },
-      end: () => {
+      end: (trailers) => {
         this.#done(total <= this.#limitBytes ? Buffer.concat(chunks, total) : undefined);
-        sink.end();
+        sink.end(trailers);
       },
       fail: (err) => {
         this.#done(undefined);
@@ -87,5 +87,5 @@ export class CapturingBody implements ResponseBody {
 
 /** Read a body to its end and throw it away, so its keep-alive connection is reused. */
 export function discardBody(body: ResponseBody): Promise<void> {
-  return new Promise((resolve) => body.pipeTo({ write: () => true, end: resolve, fail: () => resolve() }));
+  return new Promise((resolve) => body.pipeTo({ write: () => true, end: () => resolve(), fail: () => resolve() }));
 }

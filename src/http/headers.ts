@@ -6,7 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 
-/** Fields that describe one connection, never forwarded (plus any named in `Connection`). */
+/**
+ * Fields that describe one connection, never forwarded (plus any named in `Connection`).
+ * `Trailer` is not one (RFC 9110 §6.6.2): a response's is passed on with its trailers.
+ */
 const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
@@ -14,7 +17,6 @@ const HOP_BY_HOP = new Set([
   'proxy-authenticate',
   'proxy-authorization',
   'te',
-  'trailer',
   'transfer-encoding',
   'upgrade',
 ]);
@@ -31,7 +33,7 @@ export const MAX_HOPS = 8;
 const HOPS_TEXT = Array.from({ length: MAX_HOPS + 1 }, (_, i) => String(i));
 
 /** `expect: 100-continue` is answered by node:http itself; undici refuses to send it. */
-const REQUEST_ONLY_DROPPED = new Set(['expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-request-id', HOPS_HEADER, 'x-forwarded-client-cert']);
+const REQUEST_ONLY_DROPPED = new Set(['expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-request-id', HOPS_HEADER, 'x-forwarded-client-cert', 'trailer']);
 
 /**
  * The hop count a client sent: the largest integer in the (possibly comma-joined) value; 0

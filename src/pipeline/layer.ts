@@ -48,7 +48,8 @@ export interface ProxyRequest {
 export interface BodySink {
   /** Returns false when the sink is full; the source then waits for `ResponseBody.resume()`. */
   write(chunk: Buffer): boolean;
-  end(): void;
+  /** The body is complete; `trailers` (flat [name, value, …]) when the upstream sent some. */
+  end(trailers?: readonly string[]): void;
   /** The body broke after its headers were sent (reset, deadline). */
   fail(err: Error): void;
 }

@@ -77,6 +77,7 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
   #pendingBytes = 0;
   #ended = false;
   #failure: Error | undefined;
+  #trailers: string[] | undefined;
 
   constructor(
     exchange: Exchange,
@@ -149,9 +150,10 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
     return this.#pendingBytes < UNATTACHED_BUFFER_BYTES;
   }
 
-  onComplete(): void {
+  onComplete(trailers: Buffer[] | string[] | null): void {
     this.#settle();
-    if (this.#sink !== undefined) this.#sink.end();
+    this.#trailers = trailers === null || trailers.length === 0 ? undefined : trailers.map((t) => (typeof t === 'string' ? t : t.toString('latin1')));
+    if (this.#sink !== undefined) this.#sink.end(this.#trailers);
     else this.#ended = true;
   }
 
@@ -175,7 +177,7 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
     let wantsMore = true;
     if (pending !== undefined) for (const chunk of pending) wantsMore = sink.write(chunk);
     if (this.#failure !== undefined) sink.fail(this.#failure);
-    else if (this.#ended) sink.end();
+    else if (this.#ended) sink.end(this.#trailers);
     else if (wantsMore) this.#resumeUpstream?.();
   }
 

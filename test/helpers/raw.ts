@@ -11,6 +11,8 @@ export interface RawResponse {
   /** Lower-cased names; repeated fields joined with ", ". */
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
+  /** The trailer section of a chunked body, as sent (empty when none). */
+  readonly trailers?: string;
 }
 
 export interface RawExchange {
@@ -116,6 +118,7 @@ export function parseResponses(bytes: Buffer): { responses: RawResponse[]; trail
     const status = Number(statusLine[1]);
     let bodyStart = headEnd + 4;
     let body = '';
+    let trailers = '';
     if (status < 200 || status === 204 || status === 304) {
       // no body
     } else if (headers['transfer-encoding']?.toLowerCase() === 'chunked') {
@@ -127,8 +130,11 @@ export function parseResponses(bytes: Buffer): { responses: RawResponse[]; trail
         if (!Number.isFinite(size)) return { responses, trailing: text.slice(at) };
         bodyStart = sizeEnd + 2;
         if (size === 0) {
-          const trailerEnd = text.indexOf('\r\n', bodyStart);
-          bodyStart = trailerEnd === -1 ? text.length : trailerEnd + 2;
+          // Trailer fields, then the blank line that ends the message.
+          const trailerEnd = text.indexOf('\r\n\r\n', bodyStart - 2);
+          if (trailerEnd === -1) return { responses, trailing: text.slice(at) };
+          trailers = text.slice(bodyStart, trailerEnd + 2);
+          bodyStart = trailerEnd + 4;
           break;
         }
         parts.push(text.slice(bodyStart, bodyStart + size));
@@ -144,7 +150,7 @@ export function parseResponses(bytes: Buffer): { responses: RawResponse[]; trail
       body = text.slice(bodyStart);
       bodyStart = text.length;
     }
-    responses.push({ status, headers, body });
+    responses.push({ status, headers, body, trailers });
     at = bodyStart;
   }
   return { responses, trailing: text.slice(at) };
