@@ -11,8 +11,9 @@ import { isReplayable, replayable } from './replay.js';
 export function bufferBodyLayer(limitBytes: number): Layer | undefined {
   if (limitBytes <= 0) return undefined;
   return (next) =>
-    async function bufferBody(exchange) {
+    function bufferBody(exchange) {
+      // Not async: most requests have no body, and a promise per request is a cost.
       if (isReplayable(exchange.request.body)) return next(exchange);
-      return next(await replayable(exchange, limitBytes));
+      return replayable(exchange, limitBytes).then(next);
     };
 }

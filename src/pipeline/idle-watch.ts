@@ -1,34 +1,35 @@
 /**
- * Tells when a byte counter has stood still for `idleMs`. A timer per exchange, or one reset
- * per chunk, costs on every request of a busy sidecar; instead the watches of one idle period
- * share one sweeper that samples every watch's counter a few times per period. An exchange is
- * found idle at most a quarter period after `idleMs` without a moving counter. Per request
- * this is an object and a Set entry.
+ * Tells when an exchange has moved no bytes for `idleMs`. A timer per exchange, or one reset
+ * per chunk, costs on every request of a busy sidecar; instead the watched exchanges of one
+ * idle period share one sweeper that samples each one's byte counter a few times per period.
+ * An exchange is found idle at most a quarter period after `idleMs` without a moving counter.
+ * Per request this is a Set entry on an object the caller already has.
  */
 import type { Clock } from '../util/clock.js';
+
+/** What the sweeper watches; the two fields are the sweeper's bookkeeping. */
+export interface IdleWatched {
+  /** A counter that moves when bytes move (the client connection's bytes read and written). */
+  idleBytes(): number;
+  /** Called once, when the counter stood still for the whole period; the watch has ended. */
+  onIdle(): void;
+  idleLast: number;
+  idleMovedAt: number;
+}
 
 /** Samples per idle period; the detection is late by at most idleMs / SAMPLES. */
 const SAMPLES = 4;
 
-export class IdleWatch {
-  readonly read: () => number;
-  readonly onIdle: () => void;
-  last: number;
-  movedAt: number;
-  readonly #sweeper: Sweeper;
+/** Start watching `watched` for `idleMs` of stillness. */
+export function watchIdle(clock: Clock, idleMs: number, watched: IdleWatched): void {
+  watched.idleLast = watched.idleBytes();
+  watched.idleMovedAt = clock.now();
+  sweeperFor(clock, idleMs).add(watched);
+}
 
-  constructor(clock: Clock, idleMs: number, read: () => number, onIdle: () => void) {
-    this.read = read;
-    this.onIdle = onIdle;
-    this.last = read();
-    this.movedAt = clock.now();
-    this.#sweeper = sweeperFor(clock, idleMs);
-    this.#sweeper.add(this);
-  }
-
-  stop(): void {
-    this.#sweeper.delete(this);
-  }
+/** Stop watching (the exchange finished). */
+export function unwatchIdle(clock: Clock, idleMs: number, watched: IdleWatched): void {
+  sweepers.get(clock)?.get(idleMs)?.delete(watched);
 }
 
 /** The sweepers in use, per clock and idle period (a handful: one per distinct idleTimeout). */
@@ -45,7 +46,7 @@ function sweeperFor(clock: Clock, idleMs: number): Sweeper {
 class Sweeper {
   readonly #clock: Clock;
   readonly #idleMs: number;
-  readonly #watches = new Set<IdleWatch>();
+  readonly #watched = new Set<IdleWatched>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(clock: Clock, idleMs: number) {
@@ -53,13 +54,13 @@ class Sweeper {
     this.#idleMs = idleMs;
   }
 
-  add(watch: IdleWatch): void {
-    this.#watches.add(watch);
+  add(watched: IdleWatched): void {
+    this.#watched.add(watched);
     if (this.#timer === undefined) this.#schedule();
   }
 
-  delete(watch: IdleWatch): void {
-    this.#watches.delete(watch);
+  delete(watched: IdleWatched): void {
+    this.#watched.delete(watched);
   }
 
   #schedule(): void {
@@ -70,17 +71,17 @@ class Sweeper {
 
   readonly #sweep = (): void => {
     const now = this.#clock.now();
-    for (const watch of this.#watches) {
-      const value = watch.read();
-      if (value !== watch.last) {
-        watch.last = value;
-        watch.movedAt = now;
-      } else if (now - watch.movedAt >= this.#idleMs) {
-        this.#watches.delete(watch);
-        watch.onIdle();
+    for (const watched of this.#watched) {
+      const value = watched.idleBytes();
+      if (value !== watched.idleLast) {
+        watched.idleLast = value;
+        watched.idleMovedAt = now;
+      } else if (now - watched.idleMovedAt >= this.#idleMs) {
+        this.#watched.delete(watched);
+        watched.onIdle();
       }
     }
-    if (this.#watches.size > 0) this.#schedule();
+    if (this.#watched.size > 0) this.#schedule();
     else this.#timer = undefined;
   };
 }

@@ -1,14 +1,18 @@
 /** The idle watch on an injected clock: moving bytes keep an exchange alive; standing ones end it within a quarter period. */
 import t from 'tap';
-import { IdleWatch } from '../../src/pipeline/idle-watch.js';
+import { unwatchIdle, watchIdle, type IdleWatched } from '../../src/pipeline/idle-watch.js';
 import { fakeClock } from '../helpers/fake-clock.js';
+
+function watched(bytes: () => number, onIdle: () => void): IdleWatched {
+  return { idleBytes: bytes, onIdle, idleLast: 0, idleMovedAt: 0 };
+}
 
 t.test('idle after idleMs without a moving counter, not before, at most a quarter period late', async (t) => {
   const clock = fakeClock();
   let bytes = 0;
   let idleAt: number | undefined;
   const started = clock.now();
-  new IdleWatch(clock, 400, () => bytes, () => (idleAt = clock.now()));
+  watchIdle(clock, 400, watched(() => bytes, () => (idleAt = clock.now())));
   for (let i = 0; i < 10; i++) {
     clock.advance(100);
     bytes += 1; // a byte every 100 ms: never idle
@@ -22,12 +26,13 @@ t.test('idle after idleMs without a moving counter, not before, at most a quarte
   t.ok(clock.now() - started > 1000);
 });
 
-t.test('a stopped watch never fires; watches of one period share a sweeper', async (t) => {
+t.test('a watch taken away never fires; watches of one period share a sweeper', async (t) => {
   const clock = fakeClock();
   const fired: string[] = [];
-  const a = new IdleWatch(clock, 200, () => 0, () => fired.push('a'));
-  new IdleWatch(clock, 200, () => 0, () => fired.push('b'));
-  a.stop();
+  const a = watched(() => 0, () => fired.push('a'));
+  watchIdle(clock, 200, a);
+  watchIdle(clock, 200, watched(() => 0, () => fired.push('b')));
+  unwatchIdle(clock, 200, a);
   clock.advance(1000);
   t.same(fired, ['b'], 'only the running watch fired, once');
 });

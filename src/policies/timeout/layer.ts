@@ -15,61 +15,97 @@
 import { OutriderError } from '../../errors.js';
 import type { LayerContext } from '../../pipeline/contract.js';
 import { withSignal } from '../../pipeline/layer.js';
-import { IdleWatch } from '../../pipeline/idle-watch.js';
+import { unwatchIdle, watchIdle, type IdleWatched } from '../../pipeline/idle-watch.js';
 import { CancelScope } from '../../pipeline/signal.js';
 import type { Exchange, Layer } from '../../pipeline/layer.js';
 import type { RoutePolicy } from '../../config/types.js';
+import type { Clock } from '../../util/clock.js';
 
 export function timeoutLayer(policy: RoutePolicy, context: Pick<LayerContext, 'clock'>): Layer | undefined {
   const { timeoutMs, idleTimeoutMs } = policy;
-  const clock = context.clock;
   if (timeoutMs <= 0 && idleTimeoutMs <= 0) return undefined;
+  const clock = context.clock;
   return (next) =>
     function timeout(exchange: Exchange) {
-      const { scope, release } = CancelScope.linkedTo(exchange.signal);
-      const { ledger, request } = exchange;
-      const context = () => ({ route: policy.name, upstream: ledger.upstream });
-      let deadline: NodeJS.Timeout | undefined;
-      const armDeadline = (): void => {
-        if (deadline !== undefined || ledger.finished) return;
-        ledger.deadline = clock.now() + timeoutMs;
-        deadline = clock.setTimeout(() => {
-          scope.abort(new OutriderError('timeout', `route ${policy.name} timed out after ${timeoutMs} ms`, context()));
-        }, timeoutMs);
-      };
-      if (timeoutMs > 0) {
-        const incoming = request.incoming;
-        if (request.body === null || Buffer.isBuffer(request.body) || incoming.readableEnded) armDeadline();
-        else incoming.once('end', armDeadline);
-      }
-      const idle =
-        idleTimeoutMs <= 0
-          ? undefined
-          : new IdleWatch(clock, idleTimeoutMs, connectionBytes(exchange), () => {
-              const bodyDue = request.body !== null && !request.incoming.complete;
-              const message = `route ${policy.name}: no bytes either way for ${idleTimeoutMs} ms (idleTimeout)`;
-              scope.abort(new OutriderError(bodyDue ? 'request-timeout' : 'timeout', message, context()));
-              // Once the answer has begun (observe set its status), the abort above may find the
-              // upstream already done while the client sits on buffered bytes: cut the connection.
-              if (ledger.status !== 0) request.incoming.socket.destroy();
-            });
-      ledger.onFinish(() => {
-        clearTimeout(deadline);
-        idle?.stop();
-        release();
-      });
-      const answer = next(withSignal(exchange, scope));
-      if (request.upgrade === undefined) return answer;
+      const timers = new ExchangeTimers(policy, exchange, clock);
+      const answer = next(withSignal(exchange, timers.scope));
+      if (exchange.request.upgrade === undefined) return answer;
       // An upgrade's timeout covers the handshake only; the tunnel has idleTimeout.
       return answer.then((response) => {
-        clearTimeout(deadline);
+        timers.handshakeDone();
         return response;
       });
     };
 }
 
-/** Bytes read from and written to the client connection so far: what "idle" is measured on. */
-function connectionBytes(exchange: Exchange): () => number {
-  const socket = exchange.request.incoming.socket;
-  return () => socket.bytesRead + socket.bytesWritten;
+/**
+ * One exchange's deadline and idle watch: one object per request (it is also what the idle
+ * sweeper watches), so the per-request cost stays an allocation, a timer and a Set entry.
+ */
+class ExchangeTimers implements IdleWatched {
+  readonly scope: CancelScope;
+  idleLast = 0;
+  idleMovedAt = 0;
+  readonly #policy: RoutePolicy;
+  readonly #exchange: Exchange;
+  readonly #clock: Clock;
+  readonly #release: () => void;
+  #deadline: NodeJS.Timeout | undefined;
+
+  constructor(policy: RoutePolicy, exchange: Exchange, clock: Clock) {
+    const { scope, release } = CancelScope.linkedTo(exchange.signal);
+    this.scope = scope;
+    this.#release = release;
+    this.#policy = policy;
+    this.#exchange = exchange;
+    this.#clock = clock;
+    const { request, ledger } = exchange;
+    if (policy.timeoutMs > 0) {
+      if (request.body === null || Buffer.isBuffer(request.body) || request.incoming.readableEnded) this.#armDeadline();
+      else request.incoming.once('end', this.#armDeadline);
+    }
+    if (policy.idleTimeoutMs > 0) watchIdle(clock, policy.idleTimeoutMs, this);
+    ledger.onFinish(this.#finish);
+  }
+
+  handshakeDone(): void {
+    clearTimeout(this.#deadline);
+  }
+
+  idleBytes(): number {
+    const socket = this.#exchange.request.incoming.socket;
+    return socket.bytesRead + socket.bytesWritten;
+  }
+
+  onIdle(): void {
+    const { request, ledger } = this.#exchange;
+    const bodyDue = request.body !== null && !request.incoming.complete;
+    const message = `route ${this.#policy.name}: no bytes either way for ${this.#policy.idleTimeoutMs} ms (idleTimeout)`;
+    this.scope.abort(new OutriderError(bodyDue ? 'request-timeout' : 'timeout', message, this.#errorContext()));
+    // Once the answer has begun (observe set its status), the abort above may find the
+    // upstream already done while the client sits on buffered bytes: cut the connection.
+    if (ledger.status !== 0) request.incoming.socket.destroy();
+  }
+
+  readonly #armDeadline = (): void => {
+    const { ledger } = this.#exchange;
+    if (this.#deadline !== undefined || ledger.finished) return;
+    const { timeoutMs } = this.#policy;
+    ledger.deadline = this.#clock.now() + timeoutMs;
+    this.#deadline = this.#clock.setTimeout(this.#onDeadline, timeoutMs);
+  };
+
+  readonly #onDeadline = (): void => {
+    this.scope.abort(new OutriderError('timeout', `route ${this.#policy.name} timed out after ${this.#policy.timeoutMs} ms`, this.#errorContext()));
+  };
+
+  readonly #finish = (): void => {
+    clearTimeout(this.#deadline);
+    if (this.#policy.idleTimeoutMs > 0) unwatchIdle(this.#clock, this.#policy.idleTimeoutMs, this);
+    this.#release();
+  };
+
+  #errorContext() {
+    return { route: this.#policy.name, upstream: this.#exchange.ledger.upstream };
+  }
 }
