@@ -24,6 +24,7 @@ async function echoServer(): Promise<{ url: string; server: Server; wss: WebSock
   const closedByClient: number[] = [];
   wss.on('connection', (socket, req) => {
     if (req.url === '/close-from-server') setImmediate(() => socket.close(4001, 'server says bye'));
+    if (req.url === '/reset-from-server') setImmediate(() => socket.terminate());
     socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
     socket.on('close', (code) => closedByClient.push(code));
   });
@@ -111,6 +112,12 @@ t.test('a close from the server reaches the client', async (t) => {
   const [code, reason] = (await once(socket, 'close')) as [number, Buffer];
   t.equal(code, 4001);
   t.equal(reason.toString(), 'server says bye');
+});
+
+t.test('a reset from the server reaches the client as an abnormal close', async (t) => {
+  const socket = await connect('/reset-from-server');
+  const [code] = (await once(socket, 'close')) as [number];
+  t.equal(code, 1006, 'the connection went away without a close frame');
 });
 
 t.test('the bulkhead slot is held while the tunnel lives; a refused upgrade gets the JSON error', async (t) => {
