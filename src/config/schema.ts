@@ -43,6 +43,16 @@ const Listener = Strict(
   {
     name: Name('Unique name of the listener; routes refer to it with `listener:`.'),
     address: Address({ description: 'host:port to accept HTTP/1.1 on. Port 0 picks a free port (tests).' }),
+    protocols: Type.Optional(
+      Type.Array(StringEnum(['http1', 'h2c'], { description: 'A protocol accepted on this listener.' }), {
+        minItems: 1,
+        uniqueItems: true,
+        description: 'Protocols accepted, told apart by the first bytes. This build serves http1 only (HTTP/2 is not implemented yet).',
+      }),
+    ),
+    unrouted: Type.Optional(
+      StringEnum(['reject', 'passthrough'], { description: 'A request no route matches: 404 no-route (reject). passthrough is not implemented yet.', default: 'reject' }),
+    ),
     tls: Type.Optional(
       Strict(
         {
@@ -124,6 +134,9 @@ const Upstream = Strict(
       Size({ description: 'Largest response header block accepted from this upstream; more is 502 upstream-reset.', default: DEFAULTS.upstream.maxResponseHeaderSize }),
     ),
     tls: Type.Optional(UpstreamTls),
+    protocol: Type.Optional(
+      StringEnum(['http1', 'h2c', 'h2', 'auto'], { description: 'The protocol spoken to the endpoints. This build speaks http1 only (HTTP/2 is not implemented yet).', default: 'http1' }),
+    ),
     outlier: Type.Optional(Outlier),
   },
   { description: 'A named set of endpoints that routes send requests to.' },

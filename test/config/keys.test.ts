@@ -32,6 +32,10 @@ const cases: KeyCase[] = [
   { path: ['listeners', 0, 'name'], valid: ['in-bound_1.x'], invalid: [['has space', `listeners[0].name: ${NAME}`], [undefined, 'listeners[0]: missing required key "name"']] },
   { path: ['listeners', 0, 'address'], valid: ['[::]:15001'], invalid: [[':15001', `listeners[0].address: ${ADDRESS}`], [undefined, 'listeners[0]: missing required key "address"']] },
   { path: ['upstreams'], valid: [], invalid: [[[], 'upstreams: must be a mapping (key: value)']] },
+  { path: ['listeners', 0, 'protocols'], valid: [['http1']], invalid: [[['http1', 'h2c'], 'listeners[0].protocols[1]: h2c is not implemented yet in this build (HTTP/2 lands with gRPC); use [http1]'], [['spdy'], 'listeners[0].protocols[0]: must be one of http1 or h2c']] },
+  { path: ['listeners', 0, 'unrouted'], valid: ['reject'], invalid: [['passthrough', 'listeners[0].unrouted: passthrough is not implemented yet in this build; use reject (the default)']] },
+  { path: ['listeners', 0, 'connect'], valid: [{ allow: ['*:443', 'api.example.com:*', '10.0.0.1:8443'] }, { allow: [] }], invalid: [[{ allow: ['443'] }, 'listeners[0].connect.allow[0]: must be host:port, with * for any host or any port, such as *:443 or api.example.com:*']] },
+  { path: ['upstreams', 'catalog', 'protocol'], valid: ['http1'], invalid: [['h2', 'upstreams.catalog.protocol: h2 is not implemented yet in this build (HTTP/2 lands with gRPC); use http1 (the default)']] },
   // ---- upstreams
   { path: ['upstreams', 'catalog', 'endpoints'], valid: [['http://catalog'], ['http://[::1]:8080'], ['http://10.0.0.1:8080/', 'http://10.0.0.2:8080'], ['https://10.0.0.1'], ['https://payments.internal:8443']], invalid: [
     [[], 'upstreams.catalog.endpoints: must not be empty'],
