@@ -159,6 +159,15 @@ export class Sidecar {
   /** Open new listeners, rebind moved ones, close removed ones, swap every route table. */
   async #applyListeners(runtime: Runtime): Promise<void> {
     const wanted = runtime.policy.listeners;
+    const staying = wanted.flatMap((policy) => {
+      const current = this.#listeners.get(policy.name);
+      return current !== undefined && sameAddress(current.policy.address, policy.address) ? [[current, policy] as const] : [];
+    });
+    // Checked before anything changes, so a refused reload leaves every listener as it was.
+    for (const [current, policy] of staying) {
+      const problem = current.reconfigureProblem(policy);
+      if (problem !== undefined) throw new Error(problem);
+    }
     const opened: Listener[] = [];
     try {
       for (const policy of wanted) {
@@ -178,6 +187,7 @@ export class Sidecar {
       if (previous !== undefined) retired.push(previous);
       this.#listeners.set(listener.name, listener);
     }
+    for (const [current, policy] of staying) current.reconfigure(policy);
     for (const [name, listener] of this.#listeners) {
       if (!wanted.some((l) => l.name === name)) {
         retired.push(listener);

@@ -17,7 +17,7 @@ import type { RouteRuntime } from '../pipeline/build.js';
 import type { RouteTable } from '../routing/route-table.js';
 import { errorResponse } from './error-response.js';
 import { adoptSocket, rejectMalformed, writeRefusal } from './raw-socket.js';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { ClientSink } from './client-sink.js';
 import { ListenerTls, type TlsStatus } from './listener-tls.js';
 import { handleConnect } from './connect.js';
@@ -57,12 +57,14 @@ const CLIENT_GONE = 'client closed the connection';
 
 export class Listener {
   readonly name: string;
-  readonly policy: ListenerPolicy;
+  #policy: ListenerPolicy;
   #routes: ListenerRoutes;
   readonly #hooks: ListenerHooks;
   readonly #limits: ListenerLimits;
   readonly #server: Server;
-  readonly #tls: ListenerTls | undefined;
+  #tls: ListenerTls | undefined;
+  /** Read by reconfigureProblem for the reload about to be applied. */
+  #nextTls: ListenerTls | undefined;
   #inFlight = 0;
   #draining = false;
   #idleWaiters: (() => void)[] = [];
@@ -71,7 +73,7 @@ export class Listener {
 
   constructor(policy: ListenerPolicy, routes: ListenerRoutes, hooks: ListenerHooks = {}, limits: ListenerLimits = LISTENER_LIMITS) {
     this.name = policy.name;
-    this.policy = policy;
+    this.#policy = policy;
     this.#routes = routes;
     this.#hooks = hooks;
     this.#limits = limits;
@@ -80,13 +82,8 @@ export class Listener {
     if (this.#tls === undefined) {
       this.#server = createServer(serverOptions(limits), onRequest);
     } else {
-      const https = createHttpsServer({ ...serverOptions(limits), ...this.#tls.serverOptions() }, onRequest);
-      this.#tls.watch(
-        (options) => https.setSecureContext(options),
-        (status) => this.#hooks.onTlsRotated?.(this.name, status),
-        (error) => this.#hooks.onTlsRotated?.(this.name, undefined, error),
-      );
-      this.#server = https;
+      this.#server = createHttpsServer({ ...serverOptions(limits), ...this.#tls.serverOptions() }, onRequest);
+      this.#watchTls(this.#tls);
     }
     // One more than allowed, so a request over the limit is seen (node silently drops the rest).
     this.#server.maxHeadersCount = limits.maxHeaders + 1;
@@ -105,6 +102,50 @@ export class Listener {
       });
     });
     this.#server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.#onUpgrade(req, socket, head));
+  }
+
+  get policy(): ListenerPolicy {
+    return this.#policy;
+  }
+
+  /**
+   * Why this listener cannot take `policy` in place, or undefined. The server's kind is fixed
+   * when it binds: switching TLS, or client certificates, on or off needs a new address (a new
+   * listener) or a restart.
+   */
+  reconfigureProblem(policy: ListenerPolicy): string | undefined {
+    const had = this.#policy.tls;
+    const wants = policy.tls;
+    if ((had === undefined) !== (wants === undefined) || (had?.clientCaFile === undefined) !== (wants?.clientCaFile === undefined)) {
+      return `listener ${this.name}: switching TLS or client certificates on or off needs a new address or a restart`;
+    }
+    if (wants === undefined || JSON.stringify(had) === JSON.stringify(wants)) return undefined;
+    try {
+      this.#nextTls = new ListenerTls(wants);
+      return undefined;
+    } catch (err) {
+      return `listener ${this.name}: the TLS files cannot be used: ${(err as Error).message}`;
+    }
+  }
+
+  /** Take a reloaded policy for the same address: its CONNECT targets, its TLS files. Check reconfigureProblem first. */
+  reconfigure(policy: ListenerPolicy): void {
+    this.#policy = policy;
+    const tls = this.#nextTls;
+    if (tls === undefined) return;
+    this.#nextTls = undefined;
+    this.#tls?.close();
+    this.#tls = tls;
+    (this.#server as HttpsServer).setSecureContext(tls.serverOptions());
+    this.#watchTls(tls);
+  }
+
+  #watchTls(tls: ListenerTls): void {
+    tls.watch(
+      (options) => (this.#server as HttpsServer).setSecureContext(options),
+      (status) => this.#hooks.onTlsRotated?.(this.name, status),
+      (error) => this.#hooks.onTlsRotated?.(this.name, undefined, error),
+    );
   }
 
   /** Swap in a new route table; requests already running keep the pipeline they started with. */

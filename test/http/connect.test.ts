@@ -97,4 +97,28 @@ t.test('a reset inside a tunnel leaves the process serving', async (t) => {
   t.equal(stdout, 'tls /after', 'a new tunnel works');
 });
 
+t.test('a reload changes a listener’s allow list in place; switching TLS on at the same address is refused', async (t) => {
+  const closedPort = proxy.sidecar.listenerPort('closed');
+  const ask = async (): Promise<string> => {
+    const socket = net.connect(closedPort, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await once(socket, 'connect');
+    socket.write(`CONNECT 127.0.0.1:${plainPort} HTTP/1.1\r\nHost: 127.0.0.1:${plainPort}\r\n\r\n`);
+    const [answer] = (await once(socket, 'data')) as [Buffer];
+    socket.destroy();
+    return answer.toString().split('\r\n')[0] ?? '';
+  };
+  t.match(await ask(), / 403 /, 'refused before');
+  const policy = readFileSync(proxy.file, 'utf8');
+  // The same configured address (port 0 stays port 0): the listener stays, reconfigured.
+  proxy.rewrite(policy.replace('{ name: closed, address: 127.0.0.1:0 }', `{ name: closed, address: 127.0.0.1:0, connect: { allow: ["127.0.0.1:*"] } }`));
+  t.same(await proxy.sidecar.reload(), { result: 'applied' });
+  t.match(await ask(), / 200 /, 'allowed after the reload, on the same listener');
+  proxy.rewrite(policy.replace('{ name: closed, address: 127.0.0.1:0 }', `{ name: closed, address: 127.0.0.1:0, connect: { allow: ["127.0.0.1:*"] }, tls: { cert: ${tls('server.crt')}, key: ${tls('server.key')} } }`));
+  const refused = await proxy.sidecar.reload();
+  t.equal(refused.result, 'rejected', 'TLS switched on at the same address: the reload is refused');
+  t.match(JSON.stringify(refused), /switching TLS or client certificates on or off needs a new address or a restart/);
+  t.match(await ask(), / 200 /, 'and the running policy stays');
+});
+
 guard.check(t);
