@@ -69,3 +69,24 @@ export function startNginxProxy(port: number, upstreamPort: number): Promise<Sta
   }`;
   return run('nginx-proxy', 'proxy', server, port, '/');
 }
+
+/**
+ * nginx as a WebSocket proxy, configured as its documentation says: HTTP/1.1 to the upstream
+ * and the Upgrade/Connection fields passed on, so the upstream's 101 joins the connections.
+ * Tunnels idle up to 300 s (the default 60 s read timeout would not matter here either).
+ */
+export function startNginxWsProxy(port: number, upstreamPort: number): Promise<Started> {
+  const server = `  upstream echo { server 127.0.0.1:${upstreamPort}; }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location / {
+      proxy_pass http://echo;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_read_timeout 300s;
+      proxy_send_timeout 300s;
+    }
+  }`;
+  return run('nginx-ws-proxy', 'proxy', server, port, '/');
+}
