@@ -90,3 +90,26 @@ export function startNginxWsProxy(port: number, upstreamPort: number): Promise<S
   }`;
   return run('nginx-ws-proxy', 'proxy', server, port, '/');
 }
+
+/**
+ * nginx terminating TLS with the given certificate on `tlsPort` and proxying plain HTTP on
+ * `port`, both to the upstream with keep-alive: one process, so "TLS over plain through the
+ * same proxy" is one worker. TLS 1.2 and 1.3 (nginx before 1.23.4 leaves 1.3 out by default,
+ * and Node clients and Outrider speak 1.3); its defaults otherwise (session tickets on).
+ */
+export function startNginxTlsProxy(port: number, tlsPort: number, upstreamPort: number, cert: string, key: string): Promise<Started> {
+  const server = `  upstream app { server 127.0.0.1:${upstreamPort}; keepalive 64; keepalive_requests 10000000; }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    listen 127.0.0.1:${tlsPort} ssl backlog=4096;
+    ssl_certificate ${cert};
+    ssl_certificate_key ${key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }`;
+  return run('nginx-tls-proxy', 'proxy', server, port, '/');
+}
