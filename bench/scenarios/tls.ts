@@ -307,13 +307,13 @@ function ratios(samples: readonly Sample[], wrk: readonly WrkSample[]): Ratios {
   const byWrk = wrkRatios(wrk, 'outrider-tls', 'nginx-tls', 'keep-alive');
   const pick = (a: string, b: string): number => {
     const w = wrkRatios(wrk, a, b, 'keep-alive');
-    return round(median(w.length > 0 ? w : pairedRatios(samples, a, b, 'max', rps)), 3);
+    return round(median(w.length > 0 ? w : pairedRatios(samples, a, b, 'max', rps)), 4);
   };
   return {
     tls: pick('outrider-tls', 'nginx-tls'),
     tlsBy: byWrk.length > 0 ? 'wrk' : 'generator',
     plain: pick('outrider', 'nginx'),
-    newConnections: round(median(wrkRatios(wrk, 'outrider-tls', 'nginx-tls', 'new-connections')), 3),
+    newConnections: round(median(wrkRatios(wrk, 'outrider-tls', 'nginx-tls', 'new-connections')), 4),
     outriderTlsOverPlain: pick('outrider-tls', 'outrider'),
     nginxTlsOverPlain: pick('nginx-tls', 'nginx'),
   };
