@@ -17,6 +17,7 @@ export const ENTRIES = {
   loadgen: 'loadgen/worker.ts',
   ticker: 'loadgen/ticker.ts',
   sim: 'upstreams/sim.ts',
+  wsEcho: 'upstreams/ws-echo.ts',
   undiciPeer: 'peers/undici-peer.ts',
   httpProxyPeer: 'peers/http-proxy-peer.ts',
 } as const;

@@ -9,13 +9,54 @@
  * except the socket's own chunks. It understands exactly what the bench's targets send.
  */
 import net from 'node:net';
+import tls from 'node:tls';
+import type { TlsSpec } from './protocol.js';
 
-/** How a request ended: an HTTP status (with the `x-outrider-error` code, if any) or a transport failure. */
+/**
+ * How a request ended: an HTTP status (with the `x-outrider-error` code, if any), a WebSocket
+ * upgrade answered with something else than 101, or a transport failure (`tls`: the TCP
+ * connection opened but the handshake failed, certificate verification included; `mismatch`: a
+ * WebSocket echo that was not byte for byte what was sent).
+ */
 export type Outcome =
   | { readonly kind: 'response'; readonly status: number; readonly errorCode: string | undefined }
-  | { readonly kind: 'connect' | 'reset' | 'timeout' | 'parse' };
+  | { readonly kind: 'upgrade'; readonly status: number; readonly errorCode: string | undefined }
+  | { readonly kind: 'connect' | 'tls' | 'reset' | 'timeout' | 'parse' | 'mismatch' };
 
-export type OnOutcome = (conn: Connection, outcome: Outcome) => void;
+/** What the generator drives: one request (or message) in flight per connection. */
+export interface ClientConnection {
+  readonly busy: boolean;
+  /** performance.now() when the current request was written; 0 when idle. */
+  readonly startedAt: number;
+  /** When the request that finished last was written (read in the outcome callback). */
+  readonly lastStartedAt: number;
+  /** Opaque per-request value owned by the caller (the intended send time). */
+  readonly intended: number;
+  /** Sockets opened so far (TLS handshakes, WebSocket upgrades). */
+  readonly opened: number;
+  preconnect(): Promise<boolean>;
+  send(now: number, intended: number): void;
+  abort(kind: 'timeout'): void;
+  close(): void;
+}
+
+export type OnOutcome = (conn: ClientConnection, outcome: Outcome) => void;
+
+/**
+ * A TCP socket, or a TLS one verified against `spec.ca`. `onUp` runs once the connection can
+ * carry a request (after the handshake for TLS); `tcpUp()` tells a refused connection from a
+ * failed handshake.
+ */
+export function openSocket(host: string, port: number, spec: TlsSpec | undefined, onUp: () => void): { socket: net.Socket; tcpUp: () => boolean } {
+  let tcp = false;
+  const socket = spec
+    ? tls.connect({ host, port, ca: spec.ca, servername: spec.servername, rejectUnauthorized: true })
+    : net.connect({ host, port, noDelay: true });
+  if (spec) socket.setNoDelay(true);
+  socket.once('connect', () => (tcp = true));
+  socket.once(spec ? 'secureConnect' : 'connect', onUp);
+  return { socket, tcpUp: () => tcp };
+}
 
 const HEAD_END = Buffer.from('\r\n\r\n');
 /** Bodies above this are not expected from any bench target; a larger head is a parse error. */
@@ -23,9 +64,11 @@ const MAX_HEAD_BYTES = 64 * 1024;
 
 type BodyState = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'trailers' | 'until-close';
 
-export class Connection {
+export class Connection implements ClientConnection {
   private socket: net.Socket | undefined;
   private connected = false;
+  private tcpUp: () => boolean = () => false;
+  opened = 0;
   /** Bytes of a response head or chunk-size line split across socket reads. */
   private pending: Buffer | undefined;
   private state: BodyState = 'head';
@@ -45,6 +88,7 @@ export class Connection {
     private readonly port: number,
     private readonly request: Buffer,
     private readonly onOutcome: OnOutcome,
+    private readonly tls?: TlsSpec,
   ) {}
 
   get busy(): boolean {
@@ -54,8 +98,7 @@ export class Connection {
   /** Opens the socket ahead of time so connection set-up is not part of the first measurement. */
   preconnect(): Promise<boolean> {
     return new Promise((resolve) => {
-      const socket = this.open();
-      socket.once('connect', () => resolve(true));
+      const socket = this.open(() => resolve(true));
       socket.once('error', () => resolve(false));
     });
   }
@@ -82,13 +125,15 @@ export class Connection {
     this.destroySocket();
   }
 
-  private open(): net.Socket {
-    const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
-    this.socket = socket;
-    this.connected = false;
-    socket.on('connect', () => {
+  private open(onUp?: () => void): net.Socket {
+    const { socket, tcpUp } = openSocket(this.host, this.port, this.tls, () => {
       this.connected = true;
+      onUp?.();
     });
+    this.socket = socket;
+    this.tcpUp = tcpUp;
+    this.connected = false;
+    this.opened++;
     socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
     socket.on('error', () => {
       /* reported through 'close' below */
@@ -111,7 +156,7 @@ export class Connection {
     if (this.state === 'until-close') {
       this.finish({ kind: 'response', status: this.status, errorCode: this.errorCode });
     } else {
-      this.finish({ kind: wasConnected ? 'reset' : 'connect' });
+      this.finish({ kind: wasConnected ? 'reset' : this.tcpUp() ? 'tls' : 'connect' });
     }
   }
 

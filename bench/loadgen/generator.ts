@@ -12,10 +12,11 @@
  * arrives; this measures throughput, and latency there is service time.
  */
 import { Worker } from 'node:worker_threads';
-import { Connection, type Outcome } from './connection.js';
+import { Connection, type ClientConnection, type Outcome } from './connection.js';
 import { encode, newHistogram, recordMs, summarize, type Histogram } from './histogram.js';
 import type { LoadJob, LoadResult, StreamResult, StreamSpec, Trace } from './protocol.js';
 import type { TickerData } from './ticker.js';
+import { WsConnection } from './websocket.js';
 
 /** Milliseconds on process.hrtime's clock, which the ticker thread shares (nowMs() is per thread). */
 export const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
@@ -39,8 +40,8 @@ class Stream {
   readonly latency: Histogram = newHistogram();
   readonly service: Histogram = newHistogram();
   readonly outcomes = new Map<string, number>();
-  readonly conns: Connection[] = [];
-  readonly idle: Connection[] = [];
+  readonly conns: ClientConnection[] = [];
+  readonly idle: ClientConnection[] = [];
   /** Intended send times waiting for a free connection (FIFO ring, bounded by maxRequests). */
   private readonly queue: Float64Array;
   private qHead = 0;
@@ -63,8 +64,11 @@ class Stream {
     this.queue = new Float64Array(Math.max(1, Math.min(spec.maxRequests, 1 << 22)));
     this.trace = run.job.trace ? { intended: [], latency: [], outcome: [] } : undefined;
     const request = encodeRequest(host, port, spec);
+    const onOutcome = (c: ClientConnection, outcome: Outcome): void => this.onOutcome(c, outcome);
     for (let i = 0; i < spec.connections; i++) {
-      const conn = new Connection(host, port, request, (c, outcome) => this.onOutcome(c, outcome));
+      const conn = spec.websocket
+        ? new WsConnection(host, port, spec.path, spec.websocket.messageBytes, onOutcome)
+        : new Connection(host, port, request, onOutcome, run.job.tls);
       this.conns.push(conn);
       this.idle.push(conn);
     }
@@ -90,17 +94,17 @@ class Stream {
       const intended = this.queue[this.qHead] as number;
       this.qHead = (this.qHead + 1) % this.queue.length;
       this.qLen--;
-      this.write(this.idle.pop() as Connection, now, intended);
+      this.write(this.idle.pop() as ClientConnection, now, intended);
     }
   }
 
-  write(conn: Connection, now: number, intended: number): void {
+  write(conn: ClientConnection, now: number, intended: number): void {
     this.inFlight++;
     if (intended >= this.run.measureFrom) this.sent++;
     conn.send(now, intended);
   }
 
-  private onOutcome(conn: Connection, outcome: Outcome): void {
+  private onOutcome(conn: ClientConnection, outcome: Outcome): void {
     const now = nowMs();
     this.inFlight--;
     const started = conn.lastStartedAt;
@@ -146,6 +150,7 @@ class Stream {
       name: this.spec.name,
       sent: this.sent,
       completed: this.completed,
+      opened: this.conns.reduce((n, c) => n + c.opened, 0),
       achievedRps: Math.round((this.completed / measuredMs) * 1000 * 10) / 10,
       outcomes: Object.fromEntries([...this.outcomes].sort()),
       latency: summarize(this.latency),
@@ -159,6 +164,7 @@ class Stream {
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 function outcomeKind(outcome: Outcome): string {
+  if (outcome.kind === 'upgrade') return `upgrade:${outcome.status}${outcome.errorCode ? `:${outcome.errorCode}` : ''}`;
   if (outcome.kind !== 'response') return outcome.kind;
   if (outcome.status >= 200 && outcome.status < 300) return '2xx';
   return outcome.errorCode ? `${outcome.status}:${outcome.errorCode}` : String(outcome.status);
@@ -266,14 +272,14 @@ class Run {
     const now = nowMs();
     while (s.idle.length > 0 && s.issued < s.spec.maxRequests) {
       s.issued++;
-      s.write(s.idle.pop() as Connection, now, now);
+      s.write(s.idle.pop() as ClientConnection, now, now);
     }
   }
 
   nextClosedLoop(s: Stream, now: number): void {
     if (now >= this.endAt || s.issued >= s.spec.maxRequests) return;
     s.issued++;
-    s.write(s.idle.pop() as Connection, now, now);
+    s.write(s.idle.pop() as ClientConnection, now, now);
   }
 
   /** Lets queued and in-flight requests finish; aborts the slow ones on the job's timeout. */

@@ -14,6 +14,21 @@ export interface StreamSpec {
   readonly connections: number;
   /** Hard bound on requests issued by this stream (measurement and warm-up together). */
   readonly maxRequests: number;
+  /**
+   * A WebSocket per connection instead of HTTP requests: each connection upgrades at `path`
+   * once, then every "request" is one binary message of `messageBytes` that must come back
+   * byte for byte (an echo server). A verified echo counts as `2xx`, a wrong one as
+   * `mismatch`, a refused upgrade as `upgrade:STATUS[:x-outrider-error]`.
+   */
+  readonly websocket?: { readonly messageBytes: number };
+}
+
+/** TLS for every connection of a job, the server verified against `ca` for `servername`. */
+export interface TlsSpec {
+  /** PEM of the CA that signed the server's certificate. */
+  readonly ca: string;
+  /** The name the certificate must carry (SNI and verification). */
+  readonly servername: string;
 }
 
 export interface LoadJob {
@@ -28,6 +43,8 @@ export interface LoadJob {
   readonly timeoutMs: number;
   /** Keep a per-request trace (intended time, latency, outcome) for timeline analysis. */
   readonly trace?: boolean;
+  /** Speak TLS (keep-alive like plain HTTP); a handshake that fails, verification included, is a `tls` outcome. */
+  readonly tls?: TlsSpec;
 }
 
 /** Percentiles in milliseconds. */
@@ -49,8 +66,13 @@ export interface StreamResult {
   readonly completed: number;
   /** Completed responses per second over the measured window. */
   readonly achievedRps: number;
-  /** Outcome counts: `2xx`, `503`, `503:circuit-open` (with `x-outrider-error`), `connect`, `reset`, `timeout`, `unsent`. */
+  /**
+   * Outcome counts: `2xx`, `503`, `503:circuit-open` (with `x-outrider-error`), `connect`,
+   * `tls`, `reset`, `timeout`, `unsent`; for WebSocket streams also `mismatch` and `upgrade:…`.
+   */
   readonly outcomes: Readonly<Record<string, number>>;
+  /** Sockets the stream opened (its pre-connected ones included): TLS handshakes, WebSocket upgrades. */
+  readonly opened: number;
   /** Latency from the *intended* send time: corrected for coordinated omission. */
   readonly latency: LatencySummary;
   /** Latency from the moment the request was written: service time, for reference. */

@@ -69,3 +69,47 @@ export function startNginxProxy(port: number, upstreamPort: number): Promise<Sta
   }`;
   return run('nginx-proxy', 'proxy', server, port, '/');
 }
+
+/**
+ * nginx as a WebSocket proxy, configured as its documentation says: HTTP/1.1 to the upstream
+ * and the Upgrade/Connection fields passed on, so the upstream's 101 joins the connections.
+ * Tunnels idle up to 300 s (the default 60 s read timeout would not matter here either).
+ */
+export function startNginxWsProxy(port: number, upstreamPort: number): Promise<Started> {
+  const server = `  upstream echo { server 127.0.0.1:${upstreamPort}; }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location / {
+      proxy_pass http://echo;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_read_timeout 300s;
+      proxy_send_timeout 300s;
+    }
+  }`;
+  return run('nginx-ws-proxy', 'proxy', server, port, '/');
+}
+
+/**
+ * nginx terminating TLS with the given certificate on `tlsPort` and proxying plain HTTP on
+ * `port`, both to the upstream with keep-alive: one process, so "TLS over plain through the
+ * same proxy" is one worker. TLS 1.2 and 1.3 (nginx before 1.23.4 leaves 1.3 out by default,
+ * and Node clients and Outrider speak 1.3); its defaults otherwise (session tickets on).
+ */
+export function startNginxTlsProxy(port: number, tlsPort: number, upstreamPort: number, cert: string, key: string): Promise<Started> {
+  const server = `  upstream app { server 127.0.0.1:${upstreamPort}; keepalive 64; keepalive_requests 10000000; }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    listen 127.0.0.1:${tlsPort} ssl backlog=4096;
+    ssl_certificate ${cert};
+    ssl_certificate_key ${key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }`;
+  return run('nginx-tls-proxy', 'proxy', server, port, '/');
+}

@@ -38,7 +38,8 @@ function tableHtml(table: Table): string {
 function checkHtml(check: Check): string {
   const cls = check.pass === null ? 'na' : check.pass ? 'pass' : 'fail';
   const mark = check.pass === null ? 'not measured' : check.pass ? 'meets' : 'misses';
-  return `<li class="${cls}"><span class="tag">${check.source === 'seed' ? 'seed target' : check.source === 'ours' ? 'our target' : 'bench check'}</span> ${escapeHtml(check.name)}: <b>${escapeHtml(check.value)}</b> — target ${escapeHtml(check.target)} — <i>${mark}</i></li>`;
+  const tag = check.source === 'seed' ? 'seed target' : check.source === 'ours' ? 'our target' : 'bench check';
+  return `<li class="${cls}"><span class="tag">${tag}${check.issue ? ` (issue ${check.issue})` : ''}</span> ${escapeHtml(check.name)}: <b>${escapeHtml(check.value)}</b> — target ${escapeHtml(check.target)} — <i>${mark}</i></li>`;
 }
 
 /** A sentence per scenario: how many targets it meets, misses, could not measure. */

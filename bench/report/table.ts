@@ -18,7 +18,7 @@ export function verdictMark(check: Check): string {
 function renderChecks(checks: readonly Check[]): string {
   if (checks.length === 0) return '';
   // "functional": checked in --smoke too (report/smoke.ts).
-  const lines = checks.map((c) => `  ${verdictMark(c)} [${c.source}${c.functional ? ', functional' : ''}] ${c.name}: ${c.value} (target ${c.target})`);
+  const lines = checks.map((c) => `  ${verdictMark(c)} [${c.source}${c.issue ? ` (issue ${c.issue})` : ''}${c.functional ? ', functional' : ''}] ${c.name}: ${c.value} (target ${c.target})`);
   return ['  Verdict', ...lines].join('\n');
 }
 

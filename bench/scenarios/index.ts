@@ -7,8 +7,10 @@ import { overhead } from './overhead.js';
 import { scatter } from './scatter.js';
 import { shadow } from './shadow.js';
 import { soak } from './soak.js';
+import { tlsScenario } from './tls.js';
 import type { Scenario } from './types.js';
+import { websocket } from './websocket.js';
 import { wrkCheck } from './wrk-check.js';
 import { zeroLoss } from './zero-loss.js';
 
-export const SCENARIOS: readonly Scenario[] = [overhead, wrkCheck, hedge, breaker, bulkhead, shadow, scatter, soak, zeroLoss, connections];
+export const SCENARIOS: readonly Scenario[] = [overhead, wrkCheck, hedge, breaker, bulkhead, shadow, scatter, soak, zeroLoss, connections, websocket, tlsScenario];

@@ -65,7 +65,7 @@ interface Upstream {
 }
 
 /** nginx `return 200` when installed, else a node:http upstream (which caps the fast peers). */
-async function startUpstream(port: number): Promise<Upstream> {
+export async function startUpstream(port: number): Promise<Upstream> {
   const nginx = await startNginxUpstream(port);
   if (nginx.ok) return { port, kind: 'nginx return 200 (100-byte body)', stop: () => nginx.stop() };
   const sim = await Simulator.start([{ name: 'app', port, seed: 1, behaviour: instant }]);

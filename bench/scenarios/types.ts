@@ -55,6 +55,8 @@ export interface Check {
   readonly pass: boolean | null;
   /** The seed's original targets, our own stricter ones (issue 8), or a check of the bench itself. */
   readonly source: 'seed' | 'ours' | 'harness';
+  /** The issue a target of ours comes from, when not issue 8 (shown as "ours (issue 13)"). */
+  readonly issue?: number;
   /**
    * What Outrider does rather than how fast (it answered, mirrored, opened, drained, held on):
    * asserted in --smoke too, where timings are not. Anything but a pass fails a smoke run, so
