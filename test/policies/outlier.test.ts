@@ -1,4 +1,5 @@
 import t from 'tap';
+import { until } from '../helpers/held.js';
 import { send } from '../helpers/http.js';
 import { startSidecar } from '../helpers/sidecar.js';
 import { startUpstream, status, type TestUpstream } from '../helpers/upstream.js';
@@ -22,7 +23,7 @@ type Status = { upstreams: { endpoints: { origin: string; available: boolean }[]
 t.test('an endpoint failing in a row is ejected, gets no tries, and comes back', async (t) => {
   const bad = await startUpstream(status(503));
   const good = [await startUpstream(), await startUpstream()];
-  const proxy = await startSidecar(policy([bad, ...good], '{ consecutiveFailures: 2, ejectFor: 400ms, maxEjectedPercent: 50 }'));
+  const proxy = await startSidecar(policy([bad, ...good], '{ consecutiveFailures: 2, ejectFor: 1s, maxEjectedPercent: 50 }'));
   t.teardown(async () => {
     await proxy.close();
     for (const u of [bad, ...good]) await u.close();
@@ -36,7 +37,8 @@ t.test('an endpoint failing in a row is ejected, gets no tries, and comes back',
   const metrics = (await proxy.admin('/metrics')).body;
   t.match(metrics, /outrider_outlier_ejections_total\{upstream="app"\} 1/);
 
-  await new Promise((r) => setTimeout(r, 500));
+  // ejectFor is a real timer in the sidecar: wait for /status to show the endpoint back.
+  await until(async () => ((await proxy.admin('/status')).json() as Status).upstreams[0]?.endpoints[0]?.available === true, 'the ejection to end');
   bad.behave(status(200, 'recovered'));
   for (let i = 0; i < 6; i++) await send(proxy.url(), `/back${i}`);
   t.ok(bad.arrived > 2, 'after ejectFor it gets tries again');
