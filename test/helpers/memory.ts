@@ -27,7 +27,9 @@ export interface MemorySidecar {
 
 export async function memorySidecar(yaml: string): Promise<MemorySidecar> {
   const child: ChildProcess = fork(CHILD, [writePolicy(yaml)], {
-    execArgv: ['--expose-gc', '--import', 'tsx'],
+    // The test's own loaders (tap's TypeScript loader and coverage), so the child compiles src/
+    // exactly as the tests do: coverage from a differently compiled copy would not merge.
+    execArgv: [...process.execArgv, '--expose-gc'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
