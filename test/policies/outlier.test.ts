@@ -1,8 +1,8 @@
 import t from 'tap';
-import { until } from '../helpers/held.js';
+import { holding, until } from '../helpers/held.js';
 import { send } from '../helpers/http.js';
 import { startSidecar } from '../helpers/sidecar.js';
-import { startUpstream, status, type TestUpstream } from '../helpers/upstream.js';
+import { reset, startUpstream, status, type TestUpstream } from '../helpers/upstream.js';
 
 function policy(endpoints: TestUpstream[], outlier: string): string {
   return `version: 1
@@ -56,4 +56,33 @@ t.test('never more than maxEjectedPercent of the endpoints are ejected', async (
   const state = (await proxy.admin('/status')).json() as Status;
   const ejected = state.upstreams[0]?.endpoints.filter((e) => !e.available).length;
   t.equal(ejected, 1, 'one of three (34%) at most');
+});
+
+t.test('resets and timeouts count as failures: such endpoints are ejected too', async (t) => {
+  const resetting = await startUpstream(reset);
+  const held = holding();
+  const silent = await startUpstream(held.behaviour);
+  const good = await startUpstream();
+  const proxy = await startSidecar(
+    policy([resetting, silent, good], '{ consecutiveFailures: 2, ejectFor: 30s, maxEjectedPercent: 67 }').replace(
+      '{ name: r, match: { pathPrefix: / }, upstream: app }',
+      '{ name: r, match: { pathPrefix: / }, upstream: app, timeout: 100ms }',
+    ),
+  );
+  t.teardown(async () => {
+    await proxy.close();
+    for (const u of [resetting, silent, good]) await u.close();
+  });
+  const statuses: number[] = [];
+  for (let i = 0; i < 6; i++) statuses.push((await send(proxy.url(), `/${i}`)).status);
+  t.same(
+    [...statuses].sort(),
+    [200, 200, 502, 502, 504, 504],
+    'round-robin: two resets (502), two timeouts (504), two answers',
+  );
+  const state = (await proxy.admin('/status')).json() as Status;
+  t.same(state.upstreams[0]?.endpoints.map((e) => e.available), [false, false, true], 'the resetting and the silent endpoint are ejected');
+  for (let i = 0; i < 4; i++) t.equal((await send(proxy.url(), `/after${i}`)).status, 200, 'the rest go to the good one');
+  t.equal(resetting.arrived + silent.arrived, 4, 'no tries reach the ejected endpoints');
+  t.match((await proxy.admin('/metrics')).body, /outrider_outlier_ejections_total\{upstream="app"\} 2/);
 });

@@ -155,3 +155,9 @@ routes: [ { name: all, match: { pathPrefix: / }, upstream: app } ]
   t.same([await through(upstream.pick([])), await through(upstream.pick([]))].sort(), ['127.0.0.1', '127.0.0.2'], 'still serving');
   t.equal(two.served > 0 && one.served > 0, true);
 });
+
+t.test('resolveEndpoint: an IPv6 answer becomes a bracketed origin with the name’s port', async (t) => {
+  const resolved = await resolveEndpoint({ origin: 'http://v6.test:8080', host: '::1', port: 8080 });
+  t.same(resolved, [{ origin: 'http://[::1]:8080', host: '::1', port: 8080 }]);
+  await t.rejects(resolveEndpoint({ origin: 'http://nonexistent.invalid:80', host: 'nonexistent.invalid', port: 80 }), { code: 'ENOTFOUND' }, 'a name that does not resolve rejects (the upstream keeps its last addresses)');
+});
