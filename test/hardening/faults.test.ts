@@ -201,11 +201,9 @@ t.test('refusal, blackhole and DNS failure', async (t) => {
   t.equal(refused.headers['x-outrider-error'], 'upstream-unreachable');
 
   const closedBefore = hole.closed;
-  const started = Date.now();
   const blackholed = await alongside(t, 'blackhole', () => send(proxy.url(), '/hole/x'));
   t.equal(blackholed.status, 504, 'an upstream that accepts and never answers: 504 at the route timeout');
-  t.equal(blackholed.headers['x-outrider-error'], 'timeout');
-  t.ok(Date.now() - started < 2000, 'at the route timeout, not later');
+  t.equal(blackholed.headers['x-outrider-error'], 'timeout', 'the route deadline answered (the client would have waited 10 s)');
   await until(() => hole.closed > closedBefore, 'the blackhole connection to be closed by the proxy');
   t.pass('the abandoned upstream connection is closed, not leaked');
 
