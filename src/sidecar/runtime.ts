@@ -52,7 +52,7 @@ export function buildRuntime(policy: Policy, deps: RuntimeDeps): Runtime {
               log.warn({ upstream: name, endpoint: origin, forMs }, 'endpoint ejected as an outlier');
             },
           },
-          deps.clock,
+          { clock: deps.clock },
         ),
       (u) => u.close(),
     );

@@ -53,31 +53,47 @@ export interface UpstreamEvents {
   onEject?(upstream: string, origin: string, forMs: number): void;
 }
 
+/**
+ * How a DNS-named endpoint is resolved, and how often again. The defaults are the real ones;
+ * tests pass their own so that an answer can change between two refreshes without a DNS server.
+ */
+/** What tests and the sidecar may set: the clock, and how (and how often) names are resolved. */
+export interface UpstreamOptions {
+  readonly clock?: Clock;
+  readonly resolve?: (endpoint: EndpointUrl) => Promise<EndpointUrl[]>;
+  readonly refreshMs?: number;
+}
+
 export class UpstreamRuntime {
   readonly name: string;
   readonly policy: UpstreamPolicy;
   endpoints: readonly Endpoint[];
   readonly #balancer: Balancer;
   readonly #outliers: OutlierDetector | undefined;
+  readonly #resolve: (endpoint: EndpointUrl) => Promise<EndpointUrl[]>;
+  readonly #refreshMs: number;
   #refreshTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #started = false;
 
-  constructor(policy: UpstreamPolicy, events: UpstreamEvents = {}, clock: Clock = systemClock) {
+  constructor(policy: UpstreamPolicy, events: UpstreamEvents = {}, options: UpstreamOptions = {}) {
     this.name = policy.name;
     this.policy = policy;
+    this.#resolve = options.resolve ?? resolveEndpoint;
+    this.#refreshMs = options.refreshMs ?? DNS_REFRESH_MS;
+    const clock = options.clock ?? systemClock;
     this.#balancer = createBalancer(policy.balance);
     this.#outliers =
       policy.outlier === undefined ? undefined : new OutlierDetector(policy.outlier, (origin, forMs) => events.onEject?.(policy.name, origin, forMs), clock);
     this.endpoints = needsResolution(policy.endpoints) ? [] : policy.endpoints.map((e) => new Endpoint(e, policy));
   }
 
-  /** Resolve a DNS-named endpoint now and then every DNS_REFRESH_MS; no-op for literal endpoints. */
+  /** Resolve a DNS-named endpoint now and then every DNS_REFRESH_MS (refreshMs); no-op for literal endpoints. */
   async start(events: UpstreamEvents = {}): Promise<void> {
     if (this.#started || !needsResolution(this.policy.endpoints)) return;
     this.#started = true;
     await this.#refresh(events);
-    this.#refreshTimer = setInterval(() => void this.#refresh(events), DNS_REFRESH_MS);
+    this.#refreshTimer = setInterval(() => void this.#refresh(events), this.#refreshMs);
     this.#refreshTimer.unref();
   }
 
@@ -100,7 +116,7 @@ export class UpstreamRuntime {
   async #refresh(events: UpstreamEvents): Promise<void> {
     const named = this.policy.endpoints[0] as EndpointUrl;
     try {
-      const resolved = await resolveEndpoint(named);
+      const resolved = await this.#resolve(named);
       if (this.#closed) return;
       this.#replaceEndpoints(resolved);
     } catch (err) {

@@ -3,11 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { send } from '../helpers/http.js';
-import { delayed, startUpstream } from '../helpers/upstream.js';
+import { holding, until } from '../helpers/held.js';
+import { startUpstream } from '../helpers/upstream.js';
 import { freePort, runBin, waitReady } from './process.js';
 
 t.test('SIGTERM: in-flight requests complete, new ones are refused, exit 0', async (t) => {
-  const upstream = await startUpstream(delayed(600));
+  // The upstream holds the three requests until the test lets them go: they are in flight for
+  // as long as the test needs, however slow the machine.
+  const held = holding();
+  const upstream = await startUpstream(held.behaviour);
   t.teardown(() => upstream.close());
   const [listenPort, adminPort] = [await freePort(), await freePort()];
   const file = join(mkdtempSync(join(tmpdir(), 'outrider-drain-')), 'outrider.yaml');
@@ -28,15 +32,15 @@ routes: [ { name: all, match: { pathPrefix: / }, upstream: app } ]
 
   const base = `http://127.0.0.1:${listenPort}`;
   const inFlight = [send(base, '/a'), send(base, '/b'), send(base, '/c')];
-  // Let the three requests reach the upstream before the signal.
-  for (let i = 0; i < 50 && upstream.arrived < 3; i++) await new Promise((r) => setTimeout(r, 20));
-  t.equal(upstream.arrived, 3, 'three requests are in flight');
+  await until(() => held.count === 3, 'the three requests to be held at the upstream');
   run.child.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 100));
+  // The drain turns readiness off and stops accepting in the same step.
+  await until(async () => (await send(`http://127.0.0.1:${adminPort}`, '/readyz')).status === 503, 'readiness to turn false');
 
   await t.rejects(send(base, '/late'), { code: 'ECONNREFUSED' }, 'new connections are refused while draining');
-  const readyz = await send(`http://127.0.0.1:${adminPort}`, '/readyz').catch(() => undefined);
-  if (readyz !== undefined) t.equal(readyz.status, 503, 'readiness is false during the drain');
+  t.equal(held.count, 3, 'the three requests are still in flight');
+  t.equal(upstream.arrived, 3, 'and nothing else reached the upstream');
+  held.release(200);
 
   const replies = await Promise.all(inFlight);
   t.same(replies.map((r) => r.status), [200, 200, 200], 'every in-flight request completed');

@@ -11,6 +11,27 @@ export interface RecordedRequest {
   readonly headers: IncomingMessage['headers'];
   readonly rawHeaders: readonly string[];
   readonly bodyBytes: number;
+  /** The exact body bytes, kept when at most RECORDED_BODY_LIMIT (undefined above: only counted). */
+  readonly body: Buffer | undefined;
+}
+
+/** Bodies up to this size are kept in `requests[i].body` for byte-exact checks. */
+export const RECORDED_BODY_LIMIT = 1024 * 1024;
+
+/**
+ * One request as the upstream saw it from its first byte, before its body has ended: so a test
+ * can tell "never reached the upstream" from "reached it and was cut", which `requests` (filled
+ * once the body has ended) cannot.
+ */
+export interface Arrival {
+  readonly method: string;
+  readonly url: string;
+  /** The response was closed before it finished: the connection was cut under it (the proxy aborted it). */
+  aborted: boolean;
+  /** The response closed, finished or not. */
+  closed: boolean;
+  /** The request body ended (all of it arrived). */
+  bodyEnded: boolean;
 }
 
 export type Behaviour = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void;
@@ -19,6 +40,8 @@ export interface TestUpstream {
   readonly port: number;
   readonly url: string;
   readonly requests: RecordedRequest[];
+  /** Every request from its first byte, in order of arrival (see Arrival). */
+  readonly arrivals: Arrival[];
   /** Requests that arrived, including those whose body is still being read. */
   arrived: number;
   behave(behaviour: Behaviour): void;
@@ -82,11 +105,13 @@ export const resetMidBody: Behaviour = (_req, res) => {
 export async function startUpstream(behaviour: Behaviour = echo): Promise<TestUpstream> {
   let current = behaviour;
   const requests: RecordedRequest[] = [];
+  const arrivals: Arrival[] = [];
   const sockets = new Set<Socket>();
   const upstream = {
     port: 0,
     url: '',
     requests,
+    arrivals,
     arrived: 0,
     behave(next: Behaviour) {
       current = next;
@@ -95,11 +120,19 @@ export async function startUpstream(behaviour: Behaviour = echo): Promise<TestUp
   };
   const server: Server = createServer((req, res) => {
     upstream.arrived += 1;
+    const arrival: Arrival = { method: req.method ?? '', url: req.url ?? '', aborted: false, closed: false, bodyEnded: false };
+    arrivals.push(arrival);
+    res.on('close', () => {
+      arrival.closed = true;
+      arrival.aborted = !res.writableFinished;
+    });
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      arrival.bodyEnded = true;
       const body = Buffer.concat(chunks);
-      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, bodyBytes: body.length });
+      const kept = body.length <= RECORDED_BODY_LIMIT ? body : undefined;
+      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, bodyBytes: body.length, body: kept });
       current(req, res, body);
     });
   });

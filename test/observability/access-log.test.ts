@@ -1,4 +1,5 @@
 import t from 'tap';
+import { until } from '../helpers/held.js';
 import { send } from '../helpers/http.js';
 import { simplePolicy, startSidecar } from '../helpers/sidecar.js';
 import { startUpstream, status } from '../helpers/upstream.js';
@@ -16,7 +17,8 @@ t.test('one JSON access-log line per request with the contract fields', async (t
   upstream.behave(status(503));
   await send(proxy.url(), '/down', { headers: { 'x-request-id': 'abc-2' } });
   ids.push('abc-2');
-  await new Promise((r) => setTimeout(r, 20));
+  // A line is written once the response has been fully sent, which may be just after the client has it.
+  await until(() => proxy.accessLog.lines.length >= 2, 'two access-log lines');
 
   const lines = proxy.accessLog.lines;
   t.equal(lines.length, 2, 'one line per request');
@@ -42,7 +44,8 @@ t.test('one JSON access-log line per request with the contract fields', async (t
   t.equal(second?.requestId, ids[1]);
 
   await send(proxy.url(), 'ftp://nope');
-  await new Promise((r) => setTimeout(r, 20));
+  await until(() => proxy.accessLog.lines.length >= 3, 'a third access-log line');
+  t.equal(proxy.accessLog.lines.length, 3, 'one line for the refused request');
   t.match(proxy.accessLog.lines[2], { status: 400, errorCode: 'bad-request', route: null });
 });
 
@@ -54,8 +57,9 @@ t.test('accessLog: off writes no lines', async (t) => {
     await upstream.close();
   });
   await send(proxy.url(), '/quiet');
-  await new Promise((r) => setTimeout(r, 20));
-  t.equal(proxy.accessLog.lines.length, 0);
+  // The request is counted in the same step that would write its access-log line.
+  await until(async () => /outrider_requests_total\{listener="outbound",route="all",upstream="app",status_class="2xx"\} 1/.test((await proxy.admin('/metrics')).body), 'the request to be counted');
+  t.equal(proxy.accessLog.lines.length, 0, 'no line was written');
 });
 
 t.test('an endpoint given as one DNS name is resolved to addresses', async (t) => {

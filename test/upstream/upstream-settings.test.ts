@@ -115,6 +115,7 @@ t.test('idleTimeout below the server’s: a trickle of POSTs around its 1 s idle
   // Gaps around the server's 1 s: the moments a reused connection would be closing under us.
   const gaps = [0, 980, 1000, 1020, 990, 1010, 1000, 995, 1005, 1000, 1015, 985];
   for (const gap of gaps) {
+    // Pacing, not synchronisation: the gaps are the scenario (requests around the server's idle close).
     await new Promise((resolve) => setTimeout(resolve, gap));
     statuses.push((await send(proxy.url(), '/post', { method: 'POST', body: 'payload' })).status);
   }

@@ -121,7 +121,7 @@ export function shadowLayer(route: RoutePolicy, context: LayerContext<ShadowMetr
   // A pool of its own, so shadow traffic never takes a connection the primary needs.
   const upstream = context.registry.acquire(
     stateKey('shadow-upstream', upstreamSettings(target)),
-    () => new UpstreamRuntime(target, {}, context.clock),
+    () => new UpstreamRuntime(target, {}, { clock: context.clock }),
     (u) => u.close(),
   );
   void upstream.start();
@@ -140,8 +140,8 @@ export function shadowLayer(route: RoutePolicy, context: LayerContext<ShadowMetr
         mirror.count('dropped');
         return next(exchange);
       }
-      const { primary, copy } = teeBody(exchange.request.body, limitBytes);
-      const shadowAnswer = mirror.send(exchange, copy);
+      const { primary, copy, overflowed } = teeBody(exchange.request.body, limitBytes);
+      const shadowAnswer = mirror.send(exchange, copy, overflowed);
       const answer = next(primary === exchange.request.body ? exchange : withBody(exchange, primary));
       if (policy.compare === undefined) return answer;
       const noiseAnswer = mirror.probeNoise(exchange, copy);
@@ -180,8 +180,12 @@ class Mirror {
     this.#recorder.copy(result);
   }
 
-  /** Fire the shadow copy; resolves with its answer (for compare) or undefined. Never rejects. */
-  send(exchange: Exchange, body: ProxyRequest['body'] | undefined): Promise<CapturedAnswer | undefined> {
+  /**
+   * Fire the shadow copy; resolves with its answer (for compare) or undefined. Never rejects.
+   * A copy given up because it fell behind the primary (`overflowed`) is dropped, not failed:
+   * the shadow is slow, not dead, and must not count towards the pause.
+   */
+  send(exchange: Exchange, body: ProxyRequest['body'] | undefined, overflowed: () => boolean = () => false): Promise<CapturedAnswer | undefined> {
     if (body === undefined) {
       this.count('dropped');
       return Promise.resolve(undefined);
@@ -195,6 +199,10 @@ class Mirror {
         return answer;
       },
       () => {
+        if (overflowed()) {
+          this.count('dropped');
+          return undefined;
+        }
         this.count('failed');
         if (++this.#state.consecutiveFailures >= SHADOW_FAILURES_TO_PAUSE) this.#state.pausedUntil = this.#clock.now() + SHADOW_PAUSE_MS;
         return undefined;
@@ -274,8 +282,11 @@ class Mirror {
  * teed: the primary reads it as usual, with backpressure; the copy is buffered on the side and
  * dropped (undefined) if it grows past `limitBytes`, so a slow shadow never slows the primary.
  */
-function teeBody(body: ProxyRequest['body'], limitBytes: number): { primary: ProxyRequest['body']; copy: ProxyRequest['body'] | undefined } {
-  if (isReplayable(body)) return { primary: body, copy: body };
+function teeBody(
+  body: ProxyRequest['body'],
+  limitBytes: number,
+): { primary: ProxyRequest['body']; copy: ProxyRequest['body'] | undefined; overflowed: () => boolean } {
+  if (isReplayable(body)) return { primary: body, copy: body, overflowed: () => false };
   const primary = new PassThrough();
   const copy = new PassThrough();
   let dropped = false;
@@ -291,7 +302,7 @@ function teeBody(body: ProxyRequest['body'], limitBytes: number): { primary: Pro
   body.on('end', () => dropped || copy.end());
   body.on('error', (err) => copy.destroy(err));
   body.pipe(primary);
-  return { primary, copy: copy as Readable };
+  return { primary, copy: copy as Readable, overflowed: () => dropped };
 }
 
 function withBody(exchange: Exchange, body: ProxyRequest['body']): Exchange {

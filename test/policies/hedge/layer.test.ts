@@ -1,8 +1,10 @@
-import t from 'tap';
+import type { ServerResponse } from 'node:http';
+import t, { type Test } from 'tap';
 import { LatencyWindow } from '../../../src/policies/hedge/latency-window.js';
+import { holding, until } from '../../helpers/held.js';
 import { send } from '../../helpers/http.js';
-import { startSidecar } from '../../helpers/sidecar.js';
-import { delayed, startUpstream, type Behaviour } from '../../helpers/upstream.js';
+import { startSidecar, type TestSidecar } from '../../helpers/sidecar.js';
+import { delayed, startUpstream, type Behaviour, type TestUpstream } from '../../helpers/upstream.js';
 
 const named =
   (name: string): Behaviour =>
@@ -28,11 +30,9 @@ ${extra}`;
 }
 
 t.test('a slow try is hedged to the other endpoint, which wins; the loser is aborted', async (t) => {
-  let slowClosed = 0;
-  const slow = await startUpstream((req, res, body) => {
-    res.on('close', () => (slowClosed += res.writableFinished ? 0 : 1));
-    delayed(2_000, named('slow'))(req, res, body);
-  });
+  // The slow endpoint never answers: a request there can only end by the proxy cutting it.
+  const held = holding();
+  const slow = await startUpstream(held.behaviour);
   const fast = await startUpstream(named('fast'));
   const proxy = await startSidecar(policy([slow.url, fast.url], '{ delay: 150ms, maxAttempts: 2, budget: { ratio: 1 } }'));
   t.teardown(async () => {
@@ -47,13 +47,109 @@ t.test('a slow try is hedged to the other endpoint, which wins; the loser is abo
   const hedged = replies.filter((r) => r.headers['x-outrider-hedged'] === '1').length;
   t.equal(hedged, slow.arrived, 'each request that went to the slow endpoint first was hedged and won by the copy');
   t.ok(hedged >= 2, `${hedged} of 6 requests were hedged (round-robin sends half to the slow one)`);
-  await new Promise((r) => setTimeout(r, 100));
-  t.equal(slowClosed, slow.arrived, 'every losing try was aborted at the upstream');
+  await until(() => slow.arrivals.every((a) => a.closed), 'every losing try to be closed at the upstream');
+  t.ok(
+    slow.arrivals.every((a) => a.aborted),
+    'every losing try was aborted at the upstream',
+  );
   const hedgedReply = replies.find((r) => r.headers['x-outrider-hedged'] === '1');
   t.equal(hedgedReply?.headers['x-outrider-attempts'], '2', 'the ledger counts both copies');
   const metrics = (await proxy.admin('/metrics')).body;
   t.match(metrics, new RegExp(`outrider_hedge_wins_total\\{route="h"\\} ${hedged}`));
   t.match(metrics, new RegExp(`outrider_tries_total\\{route="h",kind="hedge"\\} ${hedged}`));
+});
+
+/**
+ * Two endpoints that hold every copy, in order of arrival, until the test answers or resets
+ * each one: so a test decides which copy fails, answers or stays in flight, without timing.
+ */
+async function racing(t: Test, hedge: string, extra = ''): Promise<{ proxy: TestSidecar; copies: { res: ServerResponse; url: string }[]; upstreams: TestUpstream[] }> {
+  const copies: { res: ServerResponse; url: string }[] = [];
+  const hold: Behaviour = (req, res) => void copies.push({ res, url: req.url ?? '' });
+  const upstreams = [await startUpstream(hold), await startUpstream(hold)];
+  const proxy = await startSidecar(policy(upstreams.map((u) => u.url), hedge, extra));
+  t.teardown(async () => {
+    await proxy.close();
+    for (const u of upstreams) await u.close();
+  });
+  return { proxy, copies, upstreams };
+}
+
+const RACE = '{ delay: 20ms, maxAttempts: 2, budget: { ratio: 1 } }';
+const answer = (res: ServerResponse, code: number, text: string): void => {
+  res.writeHead(code, { 'content-type': 'text/plain' });
+  res.end(text);
+};
+const resetCopy = (res: ServerResponse): void => void res.socket?.destroy();
+
+/** Tries in flight at the proxy (all endpoints): drops once the proxy has taken in a copy's answer or failure. */
+async function triesInFlight(proxy: TestSidecar): Promise<number> {
+  const status = (await proxy.admin('/status')).json() as { upstreams: { endpoints: { inFlight: number }[] }[] };
+  return status.upstreams.flatMap((u) => u.endpoints).reduce((n, e) => n + e.inFlight, 0);
+}
+const oneLeft = (proxy: TestSidecar) => async () => (await triesInFlight(proxy)) === 1;
+
+t.test('hedge errors: a copy that fails while another is in flight waits for it; when all fail, the last error is the answer', async (t) => {
+  const { proxy, copies } = await racing(t, RACE);
+
+  const first = send(proxy.url(), '/one-fails');
+  await until(() => copies.length === 2, 'the first copy and its hedge to be held');
+  resetCopy(copies[0]!.res);
+  await until(oneLeft(proxy), 'the proxy to see the first copy fail');
+  answer(copies[1]!.res, 200, 'second');
+  const won = await first;
+  t.equal(won.status, 200, 'the first copy failing does not fail the request while the hedge is in flight');
+  t.equal(won.body, 'second');
+  t.equal(won.headers['x-outrider-hedged'], '1');
+
+  copies.length = 0;
+  const both = send(proxy.url(), '/both-fail');
+  await until(() => copies.length === 2, 'both copies to be held');
+  resetCopy(copies[0]!.res);
+  resetCopy(copies[1]!.res);
+  const failed = await both;
+  t.equal(failed.status, 502, 'every copy failed: the error is the answer');
+  t.equal(failed.headers['x-outrider-error'], 'upstream-reset');
+  t.equal(failed.headers['x-outrider-attempts'], '2');
+});
+
+t.test('a retryable 5xx is held while another copy is in flight: a better answer wins, else it is passed on', async (t) => {
+  // retry.on makes 503 a "retry would retry it" answer; attempts 2 = the two copies, so retry adds none.
+  const { proxy, copies, upstreams } = await racing(t, RACE, '    retry: { attempts: 2, on: [503], backoff: { base: 1ms, max: 1ms } }\n');
+
+  // 503 first, then the hedge answers 200: the 200 wins, the held 503 is dropped.
+  const better = send(proxy.url(), '/better');
+  await until(() => copies.length === 2, 'both copies to be held');
+  answer(copies[0]!.res, 503, 'first-503');
+  await until(oneLeft(proxy), 'the proxy to take in the 503');
+  answer(copies[1]!.res, 200, 'second-200');
+  const won = await better;
+  t.equal(won.status, 200, 'the 503 did not win while the hedge was in flight');
+  t.equal(won.body, 'second-200');
+
+  // 503 first, then the hedge fails: the held 503 is the answer, the upstream's own.
+  copies.length = 0;
+  const fallback = send(proxy.url(), '/fallback');
+  await until(() => copies.length === 2, 'both copies to be held');
+  answer(copies[0]!.res, 503, 'first-503');
+  await until(oneLeft(proxy), 'the proxy to take in the 503');
+  resetCopy(copies[1]!.res);
+  const passed = await fallback;
+  t.equal(passed.status, 503, 'the held 503 is passed on when nothing better arrives');
+  t.equal(passed.body, 'first-503', 'with its own body');
+  t.equal(passed.headers['x-outrider-error'], undefined, 'the upstream answer, not a sidecar error');
+
+  // 503 first, then the hedge answers 503 too: the last one is passed on, the held one dropped.
+  copies.length = 0;
+  const worse = send(proxy.url(), '/both-503');
+  await until(() => copies.length === 2, 'both copies to be held');
+  answer(copies[0]!.res, 503, 'first-503');
+  await until(oneLeft(proxy), 'the proxy to take in the first 503');
+  answer(copies[1]!.res, 503, 'second-503');
+  const last = await worse;
+  t.equal(last.status, 503);
+  t.equal(last.body, 'second-503', 'with nothing in flight any more, the last 503 is the answer');
+  t.equal(upstreams[0]!.arrived + upstreams[1]!.arrived, 6, 'two copies per request, no retry on top');
 });
 
 t.test('POST is not hedged by default', async (t) => {

@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import t, { type Test } from 'tap';
 import { backoffMs, retryAfterMs } from '../../../src/policies/retry/layer.js';
+import { holding, until } from '../../helpers/held.js';
 import { send } from '../../helpers/http.js';
 import { startSidecar, type TestSidecar } from '../../helpers/sidecar.js';
 import { closedPort, delayed, echo, reset, resetMidBody, startUpstream, status, type Behaviour, type TestUpstream } from '../../helpers/upstream.js';
@@ -148,10 +150,56 @@ t.test('Retry-After is honoured: a wait longer than the deadline passes the answ
 
 t.test('never retried after response bytes reached the client', async (t) => {
   const upstream = await startUpstream(resetMidBody);
-  const proxy = await withProxy(t, upstream, policy(upstream.url, '{ attempts: 3, on: [reset, 5xx], backoff: { base: 1ms, max: 1ms } }'));
+  const proxy = await withProxy(t, upstream, policy(upstream.url, '{ attempts: 3, on: [reset, 5xx], backoff: { base: 1ms, max: 1ms } }').replace('accessLog: off\n', ''));
   await t.rejects(send(proxy.url(), '/partial'));
-  await new Promise((r) => setTimeout(r, 100));
-  t.equal(upstream.arrived, 1, 'one try only');
+  // The access-log line is written once the exchange is over (the client cut): every try it
+  // made has been sent by then.
+  await until(() => proxy.accessLog.lines.some((l) => l.path === '/partial'), 'the access-log line of /partial');
+  t.equal(proxy.accessLog.lines.find((l) => l.path === '/partial')?.attempts, 1, 'the exchange made one try');
+  t.equal(upstream.arrived, 1, 'one try reached the upstream');
+});
+
+t.test('a client that leaves during the retry backoff: nothing stays in flight, the held answer is aborted, no retry is sent', async (t) => {
+  // A 503 with a 64 MiB body, written as it is read: far more than the proxy reads ahead of a
+  // reader (64 KiB) and than the sockets hold, so the try stays open, its body unread, while
+  // retry waits (Retry-After: 5) in case it must pass it on; and it cannot finish unless read.
+  const upstream = await startUpstream((_req, res) => {
+    const piece = Buffer.alloc(64 * 1024, 0x35);
+    const pieces = 1024;
+    res.writeHead(503, { 'retry-after': '5', 'content-length': String(piece.length * pieces) });
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < pieces) {
+        sent += 1;
+        if (!res.write(piece)) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    pump();
+  });
+  const proxy = await withProxy(t, upstream, policy(upstream.url, '{ attempts: 3, on: [503] }', '    timeout: 30s\n'));
+  type Status = {
+    listeners: { inFlight: number }[];
+    upstreams: { endpoints: { inFlight: number }[] }[];
+    routes: { retry: { budget: { extraTries: number } } }[];
+  };
+  const status = async (): Promise<Status> => (await proxy.admin('/status')).json() as Status;
+  const inFlight = (s: Status): [number | undefined, number | undefined] => [s.listeners[0]?.inFlight, s.upstreams[0]?.endpoints[0]?.inFlight];
+
+  const url = new URL(proxy.url());
+  const client = httpRequest({ host: url.hostname, port: url.port, path: '/backoff', agent: false });
+  client.on('error', () => undefined);
+  client.end();
+  // The budget grants the retry right before the wait starts.
+  await until(async () => (await status()).routes[0]?.retry.budget.extraTries === 1, 'the retry to be granted (its backoff starts)');
+  t.same(inFlight(await status()), [1, 1], 'during the backoff: the request, and the 503 kept unread, are in flight');
+
+  client.destroy();
+  await until(async () => inFlight(await status()).every((n) => n === 0), 'in-flight counts to go back to 0');
+  t.same(inFlight(await status()), [0, 0], 'after the client left: nothing in flight, listener or endpoint');
+  await until(() => upstream.arrivals[0]?.closed === true, 'the kept 503 to be closed at the upstream');
+  t.equal(upstream.arrivals[0]?.aborted, true, 'the kept 503 was aborted, not read to its end');
+  t.equal(upstream.arrived, 1, 'no retry was sent');
 });
 
 t.test('the route timeout wins over attempts', async (t) => {
@@ -162,11 +210,76 @@ t.test('the route timeout wins over attempts', async (t) => {
   t.ok(upstream.arrived < 50, `stopped at the deadline after ${upstream.arrived} tries`);
 });
 
-t.test('circuit-open and bulkhead-full are refusals, never retried', async (t) => {
-  const { outcomeOfError } = await import('../../../src/pipeline/outcome.js');
-  const { OutriderError } = await import('../../../src/errors.js');
-  t.same(outcomeOfError(new OutriderError('circuit-open', 'x')), { kind: 'refused' });
-  t.same(outcomeOfError(new OutriderError('bulkhead-full', 'x')), { kind: 'refused' });
+/** The route's retry counter on /metrics (retries started, after their backoff); absent until the first. */
+async function retriesOf(proxy: TestSidecar, route = 'r'): Promise<number> {
+  const metrics = (await proxy.admin('/metrics')).body;
+  const match = new RegExp(`outrider_tries_total\\{route="${route}",kind="retry"\\} (\\d+)`).exec(metrics);
+  return Number(match?.[1] ?? 0);
+}
+
+t.test('circuit-open is a refusal, never retried: the request is answered at once and never reaches the upstream', async (t) => {
+  const upstream = await startUpstream(status(503));
+  const proxy = await withProxy(
+    t,
+    upstream,
+    policy(
+      upstream.url,
+      '{ attempts: 3, on: [503, reset, connect-failure, timeout], backoff: { base: 20ms, max: 20ms } }',
+      '    circuitBreaker: { failureRatio: 0.5, minRequests: 1, window: 10s, openFor: 300ms, halfOpenRequests: 1 }\n',
+    ),
+  );
+  const state = async (): Promise<string | undefined> =>
+    ((await proxy.admin('/status')).json() as { routes: { circuitBreaker?: { state: string } }[] }).routes[0]?.circuitBreaker?.state;
+
+  // One 503 opens the breaker (minRequests 1); the retry of that 503 meets the open breaker.
+  const opening = await send(proxy.url(), '/open');
+  t.equal(opening.status, 503);
+  t.equal(opening.headers['x-outrider-error'], 'circuit-open', 'the retry found the breaker open and passed the refusal on');
+  t.equal(upstream.arrived, 1, 'the refusal was not retried into the upstream');
+  t.equal(await retriesOf(proxy), 1, 'one retry: of the 503, not of the refusal');
+
+  // Half-open with its one probe held at the upstream: the next request is refused.
+  await until(async () => (await state()) === 'half-open', 'the breaker to go half-open');
+  const held = holding();
+  upstream.behave(held.behaviour);
+  const probe = send(proxy.url(), '/probe');
+  await until(() => held.count === 1, 'the probe to be held at the upstream');
+  const refused = await send(proxy.url(), '/refused');
+  t.equal(refused.status, 503, 'answered while the probe is still held: not waiting to retry');
+  t.equal(refused.headers['x-outrider-error'], 'circuit-open');
+  t.equal(refused.headers['x-outrider-attempts'], '0', 'no try was made');
+  t.equal(await retriesOf(proxy), 1, 'and no retry was started for it');
+  held.release(200);
+  t.equal((await probe).status, 200, 'the probe succeeds and closes the breaker');
+  t.equal(await state(), 'closed');
+  t.same(
+    upstream.arrivals.map((a) => a.url),
+    ['/open', '/probe'],
+    'the upstream saw the first request and the probe, never the refused one',
+  );
+});
+
+t.test('bulkhead-full is a refusal, never retried: the request is answered at once and never reaches the upstream', async (t) => {
+  const held = holding();
+  const upstream = await startUpstream(held.behaviour);
+  const proxy = await withProxy(
+    t,
+    upstream,
+    policy(upstream.url, '{ attempts: 3, on: [503, reset, connect-failure, timeout], backoff: { base: 20ms, max: 20ms } }', '    bulkhead: { maxConcurrent: 1, maxQueued: 0 }\n'),
+  );
+  const first = send(proxy.url(), '/first');
+  await until(() => held.count === 1, 'the first request to hold the only slot');
+  const refused = await send(proxy.url(), '/refused');
+  t.equal(refused.status, 503, 'answered while the slot is still taken: not waiting to retry');
+  t.equal(refused.headers['x-outrider-error'], 'bulkhead-full');
+  t.equal(await retriesOf(proxy), 0, 'no retry was started');
+  held.release(200);
+  t.equal((await first).status, 200);
+  t.same(
+    upstream.arrivals.map((a) => a.url),
+    ['/first'],
+    'the upstream saw only the admitted request',
+  );
 });
 
 t.test('budget: with a dead upstream, retries stay within ratio x requests + floor', async (t) => {
