@@ -30,3 +30,11 @@ t.test('compose runs layers outermost first and unwinds in reverse', async (t) =
   await handler(exchange);
   t.same(seen, ['outer in', 'middle in', 'inner in', 'terminal', 'inner out', 'middle out', 'outer out']);
 });
+
+t.test('the forward terminal refuses a route whose upstream was not built', async (t) => {
+  const { TERMINALS } = await import('../../src/pipeline/layers.js');
+  const forward = TERMINALS.find((entry) => entry.name === 'forward');
+  const context = { upstream: () => undefined } as unknown as Parameters<NonNullable<typeof forward>['factory']>[1];
+  t.throws(() => forward?.factory({ name: 'r', upstream: 'missing' } as never, context), /route r: upstream missing was not built/);
+  t.throws(() => forward?.factory({ name: 'r', upstream: undefined } as never, context), /upstream \(none\) was not built/);
+});

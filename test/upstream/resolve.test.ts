@@ -158,6 +158,8 @@ routes: [ { name: all, match: { pathPrefix: / }, upstream: app } ]
 
 t.test('resolveEndpoint: an IPv6 answer becomes a bracketed origin with the name’s port', async (t) => {
   const resolved = await resolveEndpoint({ origin: 'http://v6.test:8080', host: '::1', port: 8080 });
-  t.same(resolved, [{ origin: 'http://[::1]:8080', host: '::1', port: 8080 }]);
+  t.same(resolved, [{ origin: 'http://[::1]:8080', host: '::1', port: 8080, tlsName: '::1' }], 'the name asked for is kept for TLS');
+  const secure = await resolveEndpoint({ origin: 'https://localhost:8443', host: 'localhost', port: 8443 });
+  t.ok(secure.length > 0 && secure.every((e) => e.origin.startsWith('https://') && e.tlsName === 'localhost'), 'an https:// name stays https://, with the name TLS must expect');
   await t.rejects(resolveEndpoint({ origin: 'http://nonexistent.invalid:80', host: 'nonexistent.invalid', port: 80 }), { code: 'ENOTFOUND' }, 'a name that does not resolve rejects (the upstream keeps its last addresses)');
 });
