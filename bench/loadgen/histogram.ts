@@ -66,3 +66,14 @@ export function spectrum(base64: string): SpectrumPoint[] {
   points.push({ q: 1 - 1 / n, ms: round3(histogram.maxValue / 1000) });
   return points;
 }
+
+/** Several encoded histograms (passes of one target) merged into one, encoded; '' for none. */
+export function mergeEncoded(encoded: readonly string[]): string {
+  let merged: Histogram | undefined;
+  for (const base64 of encoded) {
+    const h = decode(base64);
+    if (merged) merged.add(h);
+    else merged = h;
+  }
+  return merged ? encode(merged) : '';
+}

@@ -9,7 +9,7 @@
  * (nginx `return 200` when installed, so the upstream is not the bottleneck) and the runner on
  * core 0.
  */
-import { decode, encode, spectrum, type Histogram } from '../loadgen/histogram.js';
+import { spectrum, mergeEncoded } from '../loadgen/histogram.js';
 import type { StreamResult } from '../loadgen/protocol.js';
 import { newestProfile, summarizeProfile } from '../lib/cpuprofile.js';
 import { outriderBuilt, startOutrider } from '../lib/outrider.js';
@@ -202,15 +202,6 @@ function pairedRatio(samples: readonly Sample[], a: string, b: string, pick: (s:
   return median(ratios);
 }
 
-function mergedHistogram(samples: readonly Sample[]): string {
-  let merged: Histogram | undefined;
-  for (const s of samples) {
-    const h = decode(s.stream.histogram);
-    if (merged) merged.add(h);
-    else merged = h;
-  }
-  return merged ? encode(merged) : '';
-}
 
 function errorsOf(samples: readonly Sample[]): number {
   let n = 0;
@@ -318,7 +309,7 @@ function charts(profile: Profile, samples: readonly Sample[], summaries: readonl
   const spectrumChart: Chart = {
     kind: 'spectrum',
     title: `Latency percentile spectrum at ${rate} req/s (all passes merged)`,
-    series: summaries.map((s) => ({ label: s.target, points: spectrum(mergedHistogram(find(samples, s.target, rate))) })),
+    series: summaries.map((s) => ({ label: s.target, points: spectrum(mergeEncoded(find(samples, s.target, rate).map((x) => x.stream.histogram))) })),
   };
   const bars: Chart = {
     kind: 'bars',

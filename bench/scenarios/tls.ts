@@ -22,7 +22,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
-import { decode, encode, spectrum, type Histogram } from '../loadgen/histogram.js';
+import { spectrum, mergeEncoded } from '../loadgen/histogram.js';
 import type { StreamResult, TlsSpec } from '../loadgen/protocol.js';
 import { REPO_DIR } from '../lib/build.js';
 import { outriderBuilt, startOutrider } from '../lib/outrider.js';
@@ -389,15 +389,6 @@ function perPassTable(samples: readonly Sample[], wrk: readonly WrkSample[], rat
   };
 }
 
-function mergedHistogram(samples: readonly Sample[]): string {
-  let merged: Histogram | undefined;
-  for (const s of samples) {
-    const h = decode(s.stream.histogram);
-    if (merged) merged.add(h);
-    else merged = h;
-  }
-  return merged ? encode(merged) : '';
-}
 
 function charts(samples: readonly Sample[], rates: readonly number[], summaries: readonly Summary[]): Chart[] {
   const rate = rates[rates.length - 1] as number;
@@ -405,7 +396,7 @@ function charts(samples: readonly Sample[], rates: readonly number[], summaries:
     {
       kind: 'spectrum',
       title: `Latency percentile spectrum at ${rate} req/s, plain and TLS (all passes merged)`,
-      series: summaries.map((s) => ({ label: s.target, points: spectrum(mergedHistogram(find(samples, s.target, rate))) })),
+      series: summaries.map((s) => ({ label: s.target, points: spectrum(mergeEncoded(find(samples, s.target, rate).map((x) => x.stream.histogram))) })),
     },
     {
       kind: 'bars',

@@ -14,7 +14,7 @@
  * raw WebSocket connection is bench/loadgen/websocket.ts), the echo server and the runner on
  * core 0.
  */
-import { encode, decode, spectrum, type Histogram } from '../loadgen/histogram.js';
+import { spectrum, mergeEncoded } from '../loadgen/histogram.js';
 import type { StreamResult } from '../loadgen/protocol.js';
 import { bundlePath } from '../lib/build.js';
 import { waitFor200 } from '../lib/http.js';
@@ -237,15 +237,6 @@ function perPassTable(samples: readonly Sample[], rates: readonly number[], pass
   return { title: 'Per pass (ms added over direct in the same pass; msg/s)', columns, rows };
 }
 
-function mergedHistogram(samples: readonly Sample[]): string {
-  let merged: Histogram | undefined;
-  for (const s of samples) {
-    const h = decode(s.stream.histogram);
-    if (merged) merged.add(h);
-    else merged = h;
-  }
-  return merged ? encode(merged) : '';
-}
 
 function charts(samples: readonly Sample[], rates: readonly number[], summaries: readonly Summary[]): Chart[] {
   const rate = rates[rates.length - 1] as number;
@@ -253,7 +244,7 @@ function charts(samples: readonly Sample[], rates: readonly number[], summaries:
     {
       kind: 'spectrum',
       title: `WebSocket message round trip at ${rate} msg/s (all passes merged)`,
-      series: summaries.map((s) => ({ label: s.target, points: spectrum(mergedHistogram(find(samples, s.target, rate))) })),
+      series: summaries.map((s) => ({ label: s.target, points: spectrum(mergeEncoded(find(samples, s.target, rate).map((x) => x.stream.histogram))) })),
     },
     {
       kind: 'bars',
