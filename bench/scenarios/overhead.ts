@@ -14,7 +14,7 @@ import type { StreamResult } from '../loadgen/protocol.js';
 import { newestProfile, summarizeProfile } from '../lib/cpuprofile.js';
 import { outriderBuilt, startOutrider } from '../lib/outrider.js';
 import { freePorts } from '../lib/ports.js';
-import { cpuSeconds, peakRssMiB, rssMiB } from '../lib/procstat.js';
+import { peakRssMiB, rssMiB } from '../lib/procstat.js';
 import { CONNECTIONS, type Profile } from '../lib/profile.js';
 import { fmt, median, round, signed } from '../lib/stats.js';
 import { wrkInstalled, wrkMaxRps } from '../lib/wrk.js';
@@ -25,6 +25,7 @@ import type { Started } from '../peers/target.js';
 import { guardFailures } from './pattern.js';
 import { instant } from '../upstreams/behaviour.js';
 import { Simulator } from '../upstreams/index.js';
+import { measuredSample, warmUpEach, type Sample } from './paired.js';
 import type { Chart, Check, Scenario, ScenarioContext, Table } from './types.js';
 
 type Running = Extract<Started, { ok: true }>;
@@ -35,15 +36,6 @@ interface Target {
   readonly idleRssMiB: number | undefined;
 }
 
-/** One load run against one target. `mode` is a rate in req/s or 'max'. */
-interface Sample {
-  readonly target: string;
-  readonly pass: number;
-  readonly mode: number | 'max';
-  readonly stream: StreamResult;
-  readonly cpuSecondsPer10k: number | undefined;
-  readonly wrkRps?: number;
-}
 
 const PERCENTILES = ['p50', 'p90', 'p99', 'p999'] as const;
 type Percentile = (typeof PERCENTILES)[number];
@@ -107,37 +99,22 @@ async function startOutriderTarget(port: number, adminPort: number, upstreamPort
 async function measure(ctx: ScenarioContext, target: Target, pass: number, mode: number | 'max', durationMs: number): Promise<Sample> {
   const { profile } = ctx;
   const rateMode = mode === 'max' ? ({ kind: 'max' } as const) : ({ kind: 'rate', rps: mode } as const);
-  const cpuBefore = target.run.pid ? cpuSeconds(target.run.pid) : undefined;
-  const result = await ctx.loadgen.run({
-    label: `overhead ${target.name} ${mode === 'max' ? 'max' : `${mode}/s`}`,
-    host: '127.0.0.1',
-    port: target.run.port,
-    warmupMs: profile.warmupMs,
-    durationMs,
-    timeoutMs: 10_000,
-    streams: [{ name: target.name, path: '/', mode: rateMode, connections: CONNECTIONS, maxRequests: 2_000_000 }],
-  });
-  const cpuAfter = target.run.pid ? cpuSeconds(target.run.pid) : undefined;
-  const stream = result.streams[0] as StreamResult;
-  // CPU over warm-up + window, divided by all requests sent in that time (warm-up included).
-  const requests = stream.completed * ((profile.warmupMs + durationMs) / durationMs);
-  const cpu = cpuBefore !== undefined && cpuAfter !== undefined && requests > 0 ? ((cpuAfter - cpuBefore) / requests) * 10_000 : undefined;
-  return { target: target.name, pass, mode, stream, cpuSecondsPer10k: cpu === undefined ? undefined : round(cpu, 3) };
+  return measuredSample(target, pass, mode, { warmupMs: profile.warmupMs, durationMs }, () =>
+    ctx.loadgen.run({
+      label: `overhead ${target.name} ${mode === 'max' ? 'max' : `${mode}/s`}`,
+      host: '127.0.0.1',
+      port: target.run.port,
+      warmupMs: profile.warmupMs,
+      durationMs,
+      timeoutMs: 10_000,
+      streams: [{ name: target.name, path: '/', mode: rateMode, connections: CONNECTIONS, maxRequests: 2_000_000 }],
+    }),
+  );
 }
 
 /** Closed-loop load on each target before its first measurement, so the JIT is warm. */
-async function warmUp(ctx: ScenarioContext, targets: readonly Target[]): Promise<void> {
-  for (const target of targets) {
-    await ctx.loadgen.run({
-      label: `warm-up ${target.name}`,
-      host: '127.0.0.1',
-      port: target.run.port,
-      warmupMs: 0,
-      durationMs: ctx.profile.processWarmupMs,
-      timeoutMs: 10_000,
-      streams: [{ name: 'warm-up', path: '/', mode: { kind: 'max' }, connections: CONNECTIONS, maxRequests: 5_000_000 }],
-    });
-  }
+function warmUp(ctx: ScenarioContext, targets: readonly Target[]): Promise<void> {
+  return warmUpEach(ctx, targets, () => ({ streams: [{ name: 'warm-up', path: '/', mode: { kind: 'max' }, connections: CONNECTIONS, maxRequests: 5_000_000 }] }));
 }
 
 /** Rotates the order per pass so no target is always measured first or last. */

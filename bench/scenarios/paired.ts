@@ -3,8 +3,10 @@
  * figures that compare taken as differences or ratios within one pass, then the median over
  * passes (the host swings ±15-30% between passes; see bench/README.md, "Noise").
  */
-import type { StreamResult } from '../loadgen/protocol.js';
-import { median } from '../lib/stats.js';
+import type { LoadJob, StreamResult } from '../loadgen/protocol.js';
+import type { ScenarioContext } from './types.js';
+import { cpuSeconds } from '../lib/procstat.js';
+import { median, round } from '../lib/stats.js';
 import type { Started } from '../peers/target.js';
 
 export type Running = Extract<Started, { ok: true }>;
@@ -77,3 +79,46 @@ export function okOf(samples: readonly Sample[]): number {
 }
 
 export { median };
+
+/**
+ * One load run against one target, with the target process's CPU per 10k requests: CPU over
+ * warm-up and window, divided by every request sent in that time (warm-up included).
+ */
+export async function measuredSample(
+  target: { readonly name: string; readonly run: Running },
+  pass: number,
+  mode: number | 'max',
+  window: { readonly warmupMs: number; readonly durationMs: number },
+  load: () => Promise<{ readonly streams: readonly StreamResult[] }>,
+): Promise<Sample> {
+  const pid = target.run.pid;
+  const cpuBefore = pid ? cpuSeconds(pid) : undefined;
+  const result = await load();
+  const cpuAfter = pid ? cpuSeconds(pid) : undefined;
+  const stream = result.streams[0] as StreamResult;
+  const requests = stream.completed * ((window.warmupMs + window.durationMs) / window.durationMs);
+  const cpu = cpuBefore !== undefined && cpuAfter !== undefined && requests > 0 ? ((cpuAfter - cpuBefore) / requests) * 10_000 : undefined;
+  return { target: target.name, pass, mode, stream, cpuSecondsPer10k: cpu === undefined ? undefined : round(cpu, 3) };
+}
+
+/**
+ * Closed-loop load on each target before its first measurement, so the JIT is warm. `job`
+ * gives what differs per scenario: the warm-up stream, and TLS where a target needs it.
+ */
+export async function warmUpEach<T extends { readonly name: string; readonly run: Running }>(
+  ctx: ScenarioContext,
+  targets: readonly T[],
+  job: (target: T) => { readonly streams: LoadJob['streams']; readonly tls?: LoadJob['tls'] },
+): Promise<void> {
+  for (const target of targets) {
+    await ctx.loadgen.run({
+      label: `warm-up ${target.name}`,
+      host: '127.0.0.1',
+      port: target.run.port,
+      warmupMs: 0,
+      durationMs: ctx.profile.processWarmupMs,
+      timeoutMs: 10_000,
+      ...job(target),
+    });
+  }
+}

@@ -27,14 +27,13 @@ import type { StreamResult, TlsSpec } from '../loadgen/protocol.js';
 import { REPO_DIR } from '../lib/build.js';
 import { outriderBuilt, startOutrider } from '../lib/outrider.js';
 import { freePorts } from '../lib/ports.js';
-import { cpuSeconds } from '../lib/procstat.js';
 import { CONNECTIONS, type ProfileName } from '../lib/profile.js';
 import { fmt, round, signed } from '../lib/stats.js';
 import { wrkInstalled, wrkRun, type WrkResult } from '../lib/wrk.js';
 import { startNginxTlsProxy } from '../peers/nginx.js';
 import type { Started } from '../peers/target.js';
 import { startUpstream } from './overhead.js';
-import { directTarget, failuresOf, find, median, medianOf, okOf, pairedDiffs, pairedRatios, rotate, type Running, type Sample } from './paired.js';
+import { directTarget, failuresOf, find, measuredSample, median, medianOf, okOf, pairedDiffs, pairedRatios, rotate, warmUpEach, type Running, type Sample } from './paired.js';
 import { guardFailures } from './pattern.js';
 import type { Chart, Check, Scenario, ScenarioContext, Table } from './types.js';
 
@@ -158,39 +157,26 @@ async function probe(port: number): Promise<Probe> {
 
 async function measure(ctx: ScenarioContext, target: Target, pass: number, mode: number | 'max', tlsSpec: TlsSpec): Promise<Sample> {
   const { profile } = ctx;
-  const pid = target.run.pid;
-  const cpuBefore = pid ? cpuSeconds(pid) : undefined;
   const rateMode = mode === 'max' ? ({ kind: 'max' } as const) : ({ kind: 'rate', rps: mode } as const);
-  const result = await ctx.loadgen.run({
-    label: `tls ${target.name} ${mode === 'max' ? 'max' : `${mode}/s`}`,
-    host: '127.0.0.1',
-    port: target.run.port,
-    warmupMs: profile.warmupMs,
-    durationMs: profile.durationMs,
-    timeoutMs: 10_000,
-    ...(target.tls ? { tls: tlsSpec } : {}),
-    streams: [{ name: target.name, path: '/', mode: rateMode, connections: CONNECTIONS, maxRequests: mode === 'max' ? 5_000_000 : Math.ceil((mode * (profile.warmupMs + profile.durationMs + 1000)) / 1000) }],
-  });
-  const cpuAfter = pid ? cpuSeconds(pid) : undefined;
-  const stream = result.streams[0] as StreamResult;
-  const requests = stream.completed * ((profile.warmupMs + profile.durationMs) / profile.durationMs);
-  const cpu = cpuBefore !== undefined && cpuAfter !== undefined && requests > 0 ? ((cpuAfter - cpuBefore) / requests) * 10_000 : undefined;
-  return { target: target.name, pass, mode, stream, cpuSecondsPer10k: cpu === undefined ? undefined : round(cpu, 3) };
-}
-
-async function warmUp(ctx: ScenarioContext, targets: readonly Target[], tlsSpec: TlsSpec): Promise<void> {
-  for (const target of targets) {
-    await ctx.loadgen.run({
-      label: `warm-up ${target.name}`,
+  return measuredSample(target, pass, mode, profile, () =>
+    ctx.loadgen.run({
+      label: `tls ${target.name} ${mode === 'max' ? 'max' : `${mode}/s`}`,
       host: '127.0.0.1',
       port: target.run.port,
-      warmupMs: 0,
-      durationMs: ctx.profile.processWarmupMs,
+      warmupMs: profile.warmupMs,
+      durationMs: profile.durationMs,
       timeoutMs: 10_000,
       ...(target.tls ? { tls: tlsSpec } : {}),
-      streams: [{ name: 'warm-up', path: '/', mode: { kind: 'max' }, connections: CONNECTIONS, maxRequests: 5_000_000 }],
-    });
-  }
+      streams: [{ name: target.name, path: '/', mode: rateMode, connections: CONNECTIONS, maxRequests: mode === 'max' ? 5_000_000 : Math.ceil((mode * (profile.warmupMs + profile.durationMs + 1000)) / 1000) }],
+    }),
+  );
+}
+
+function warmUp(ctx: ScenarioContext, targets: readonly Target[], tlsSpec: TlsSpec): Promise<void> {
+  return warmUpEach(ctx, targets, (target) => ({
+    ...(target.tls ? { tls: tlsSpec } : {}),
+    streams: [{ name: 'warm-up', path: '/', mode: { kind: 'max' }, connections: CONNECTIONS, maxRequests: 5_000_000 }],
+  }));
 }
 
 const url = (t: Target): string => `${t.tls ? 'https' : 'http'}://127.0.0.1:${t.run.port}/`;

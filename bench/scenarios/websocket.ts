@@ -21,12 +21,11 @@ import { waitFor200 } from '../lib/http.js';
 import { outriderBuilt, startOutrider } from '../lib/outrider.js';
 import { freePorts } from '../lib/ports.js';
 import { spawnPinned, stop } from '../lib/procs.js';
-import { cpuSeconds } from '../lib/procstat.js';
 import type { ProfileName } from '../lib/profile.js';
 import { fmt, round, signed } from '../lib/stats.js';
 import { startNginxWsProxy } from '../peers/nginx.js';
 import { diedReason, type Started } from '../peers/target.js';
-import { directTarget, failuresOf, find, median, medianOf, okOf, pairedDiffs, pairedRatios, rotate, type Running, type Sample } from './paired.js';
+import { directTarget, failuresOf, find, measuredSample, median, medianOf, okOf, pairedDiffs, pairedRatios, rotate, warmUpEach, type Running, type Sample } from './paired.js';
 import { guardFailures } from './pattern.js';
 import type { Chart, Check, Scenario, ScenarioContext, Table } from './types.js';
 
@@ -82,35 +81,23 @@ function streamOf(mode: number | 'max', warmupMs: number, durationMs: number): {
 
 async function measure(ctx: ScenarioContext, target: Target, pass: number, mode: number | 'max'): Promise<Sample> {
   const { profile } = ctx;
-  const cpuBefore = target.run.pid ? cpuSeconds(target.run.pid) : undefined;
-  const result = await ctx.loadgen.run({
-    label: `websocket ${target.name} ${mode === 'max' ? 'max' : `${mode}/s`}`,
-    host: '127.0.0.1',
-    port: target.run.port,
-    warmupMs: profile.warmupMs,
-    durationMs: profile.durationMs,
-    timeoutMs: 10_000,
-    streams: [{ name: target.name, path: '/ws', connections: CONNECTIONS, websocket: { messageBytes: MESSAGE_BYTES }, ...streamOf(mode, profile.warmupMs, profile.durationMs) }],
-  });
-  const cpuAfter = target.run.pid ? cpuSeconds(target.run.pid) : undefined;
-  const stream = result.streams[0] as StreamResult;
-  const messages = stream.completed * ((profile.warmupMs + profile.durationMs) / profile.durationMs);
-  const cpu = cpuBefore !== undefined && cpuAfter !== undefined && messages > 0 ? ((cpuAfter - cpuBefore) / messages) * 10_000 : undefined;
-  return { target: target.name, pass, mode, stream, cpuSecondsPer10k: cpu === undefined ? undefined : round(cpu, 3) };
-}
-
-async function warmUp(ctx: ScenarioContext, targets: readonly Target[]): Promise<void> {
-  for (const target of targets) {
-    await ctx.loadgen.run({
-      label: `warm-up ${target.name}`,
+  return measuredSample(target, pass, mode, profile, () =>
+    ctx.loadgen.run({
+      label: `websocket ${target.name} ${mode === 'max' ? 'max' : `${mode}/s`}`,
       host: '127.0.0.1',
       port: target.run.port,
-      warmupMs: 0,
-      durationMs: ctx.profile.processWarmupMs,
+      warmupMs: profile.warmupMs,
+      durationMs: profile.durationMs,
       timeoutMs: 10_000,
-      streams: [{ name: 'warm-up', path: '/ws', mode: { kind: 'max' }, connections: CONNECTIONS, maxRequests: 20_000_000, websocket: { messageBytes: MESSAGE_BYTES } }],
-    });
-  }
+      streams: [{ name: target.name, path: '/ws', connections: CONNECTIONS, websocket: { messageBytes: MESSAGE_BYTES }, ...streamOf(mode, profile.warmupMs, profile.durationMs) }],
+    }),
+  );
+}
+
+function warmUp(ctx: ScenarioContext, targets: readonly Target[]): Promise<void> {
+  return warmUpEach(ctx, targets, () => ({
+    streams: [{ name: 'warm-up', path: '/ws', mode: { kind: 'max' }, connections: CONNECTIONS, maxRequests: 20_000_000, websocket: { messageBytes: MESSAGE_BYTES } }],
+  }));
 }
 
 async function runPasses(ctx: ScenarioContext, targets: readonly Target[], rates: readonly number[], dead: Map<string, string>): Promise<Sample[]> {
