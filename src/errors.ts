@@ -78,6 +78,8 @@ const UNREACHABLE_CODES = new Set([
   'EAI_AGAIN',
   'EADDRNOTAVAIL',
   'UND_ERR_CONNECT_TIMEOUT',
+  // protocol h2 and the upstream chose HTTP/1.1 by ALPN (upstream/pool-options.ts): no request was sent.
+  'ERR_ALPN_NOT_H2',
 ]);
 
 /** TLS errors that mean the upstream's certificate was not accepted: no connection was made. */

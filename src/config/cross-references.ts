@@ -28,29 +28,39 @@ export function crossReferenceFindings(data: unknown): Finding[] {
     listeners: Array.isArray(data.listeners) ? data.listeners.flatMap((l) => optionalText(record(l).name)) : undefined,
     upstreams: isPlainObject(data.upstreams) ? Object.keys(data.upstreams) : undefined,
   };
-  return [...listenerFindings(data), ...endpointFindings(data), ...tlsFindings(data), ...notYetFindings(data), ...defaultsFindings(data, names), ...routeFindings(data, names)];
+  return [...listenerFindings(data), ...endpointFindings(data), ...tlsFindings(data), ...notYetFindings(data), ...protocolFindings(data), ...defaultsFindings(data, names), ...routeFindings(data, names)];
 }
 
 // --- keys of the contract this build does not serve yet -----------------------------------------
 
 /**
- * The contract's HTTP/2 and passthrough keys parse, so a policy written from it gets a clear
- * "not implemented yet" rather than "unknown key"; only the values this build serves pass.
+ * The contract's passthrough key parses, so a policy written from it gets a clear "not
+ * implemented yet" rather than "unknown key"; only the values this build serves pass.
  */
 function notYetFindings(data: Record<string, unknown>): Finding[] {
   const findings: Finding[] = [];
   list(data.listeners).forEach((l, i) => {
-    const listener = record(l);
-    const protocols = list(listener.protocols);
-    const h2c = protocols.indexOf('h2c');
-    if (h2c !== -1) findings.push(finding(['listeners', i, 'protocols', h2c], 'h2c is not implemented yet in this build (HTTP/2 lands with gRPC); use [http1]'));
-    if (listener.unrouted === 'passthrough') findings.push(finding(['listeners', i, 'unrouted'], 'passthrough is not implemented yet in this build; use reject (the default)'));
+    if (record(l).unrouted === 'passthrough') findings.push(finding(['listeners', i, 'unrouted'], 'passthrough is not implemented yet in this build; use reject (the default)'));
   });
+  return findings;
+}
+
+// --- upstream protocols ------------------------------------------------------------------------
+
+/** h2 is HTTP/2 over TLS (https:// endpoints); h2c is HTTP/2 without it (http:// endpoints). */
+function protocolFindings(data: Record<string, unknown>): Finding[] {
+  const findings: Finding[] = [];
   for (const [name, u] of Object.entries(record(data.upstreams))) {
-    const protocol = record(u).protocol;
-    if (typeof protocol === 'string' && protocol !== 'http1') {
-      findings.push(finding(['upstreams', name, 'protocol'], `${protocol} is not implemented yet in this build (HTTP/2 lands with gRPC); use http1 (the default)`));
-    }
+    const upstream = record(u);
+    const protocol = upstream.protocol;
+    if (protocol !== 'h2' && protocol !== 'h2c') continue;
+    const wanted = protocol === 'h2' ? 'https://' : 'http://';
+    list(upstream.endpoints).forEach((e, i) => {
+      if (typeof e === 'string' && !e.toLowerCase().startsWith(wanted)) {
+        const hint = protocol === 'h2' ? 'h2 is HTTP/2 over TLS: use https:// endpoints, or protocol h2c for HTTP/2 without TLS' : 'h2c is HTTP/2 without TLS: use http:// endpoints, or protocol h2 for HTTP/2 over TLS';
+        findings.push(finding(['upstreams', name, 'endpoints', i], hint));
+      }
+    });
   }
   return findings;
 }

@@ -52,6 +52,8 @@ export function normalizePolicy(doc: PolicyDocument, source: unknown): Policy {
       name: listener.name,
       address: parseHostPort(listener.address),
       connectAllow: (listener.connect?.allow ?? []).map((target) => target.toLowerCase()),
+      protocols: listener.protocols ?? ['http1', 'h2c'],
+      unrouted: listener.unrouted ?? 'reject',
       tls: listener.tls === undefined ? undefined : { certFile: listener.tls.cert, keyFile: listener.tls.key, clientCaFile: listener.tls.clientCa },
     })),
     upstreams: new FrozenMap(Object.entries(doc.upstreams).map(([name, upstream]) => [name, normalizeUpstream(name, upstream)])),
@@ -131,6 +133,7 @@ function normalizeUpstream(name: string, upstream: UpstreamDocument): UpstreamPo
     connectTimeoutMs: parseDurationMs(upstream.connectTimeout ?? DEFAULTS.upstream.connectTimeout),
     idleTimeoutMs: parseDurationMs(upstream.idleTimeout ?? DEFAULTS.upstream.idleTimeout),
     maxResponseHeaderBytes: parseSizeBytes(upstream.maxResponseHeaderSize ?? DEFAULTS.upstream.maxResponseHeaderSize),
+    protocol: upstream.protocol ?? 'http1',
     tls:
       upstream.tls === undefined
         ? undefined

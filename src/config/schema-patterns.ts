@@ -5,6 +5,7 @@
 import { Type } from '@sinclair/typebox';
 import { DURATION_PATTERN, PERCENTILE_PATTERN } from '../util/units.js';
 import { BREAKER_FAILURES, DEFAULTS, RETRY_CONDITIONS } from './defaults.js';
+import { GRPC_CONDITIONS } from '../grpc/status.js';
 import { Strict, StringEnum, Duration, PositiveDuration, Count, Ratio, Percent, Name, Reference, HEADER_NAME_PATTERN, Methods, listOf, inner } from './schema-blocks.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -15,8 +16,9 @@ const RetryCondition = Type.Union(
   [
     Type.Integer({ minimum: 100, maximum: 599, description: 'An HTTP status code.' }),
     StringEnum(RETRY_CONDITIONS, { description: 'A class of failure: 5xx, gateway-error (502, 503, 504), connect-failure, reset, timeout.' }),
+    StringEnum(GRPC_CONDITIONS, { description: 'A gRPC call answered with this grpc-status (in its trailers or trailers-only headers).' }),
   ],
-  { errorMessage: `must be one of ${listOf(RETRY_CONDITIONS)}, or an HTTP status code such as 503` },
+  { errorMessage: `must be one of ${listOf(RETRY_CONDITIONS)}, a gRPC status such as grpc:unavailable, or an HTTP status code such as 503` },
 );
 
 const Backoff = Strict(
@@ -97,7 +99,7 @@ export const CircuitBreaker = Strict(
     openFor: Type.Optional(PositiveDuration({ description: 'How long the breaker stays open before going half-open.', default: DEFAULTS.circuitBreaker.openFor })),
     halfOpenRequests: Type.Optional(Count(1, { description: 'Probes let through while half-open; all must succeed to close.', default: DEFAULTS.circuitBreaker.halfOpenRequests })),
     failOn: Type.Optional(
-      Type.Array(StringEnum(BREAKER_FAILURES, { description: 'A class of failure.' }), {
+      Type.Array(StringEnum([...BREAKER_FAILURES, ...GRPC_CONDITIONS], { description: 'A class of failure, or a gRPC status such as grpc:unavailable.' }), {
         minItems: 1,
         uniqueItems: true,
         description: 'What counts as a failure.',

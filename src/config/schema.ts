@@ -42,12 +42,13 @@ const Admin = Strict(
 const Listener = Strict(
   {
     name: Name('Unique name of the listener; routes refer to it with `listener:`.'),
-    address: Address({ description: 'host:port to accept HTTP/1.1 on. Port 0 picks a free port (tests).' }),
+    address: Address({ description: 'host:port to accept HTTP/1.1 and HTTP/2 on. Port 0 picks a free port (tests).' }),
     protocols: Type.Optional(
       Type.Array(StringEnum(['http1', 'h2c'], { description: 'A protocol accepted on this listener.' }), {
         minItems: 1,
         uniqueItems: true,
-        description: 'Protocols accepted, told apart by the first bytes. This build serves http1 only (HTTP/2 is not implemented yet).',
+        description: 'Protocols accepted on the one port, told apart by the first bytes (h2c: HTTP/2 with prior knowledge; on a TLS listener, h2 by ALPN).',
+        default: ['http1', 'h2c'],
       }),
     ),
     unrouted: Type.Optional(
@@ -135,7 +136,10 @@ const Upstream = Strict(
     ),
     tls: Type.Optional(UpstreamTls),
     protocol: Type.Optional(
-      StringEnum(['http1', 'h2c', 'h2', 'auto'], { description: 'The protocol spoken to the endpoints. This build speaks http1 only (HTTP/2 is not implemented yet).', default: 'http1' }),
+      StringEnum(['http1', 'h2c', 'h2', 'auto'], {
+        description: 'The protocol spoken to the endpoints: http1, h2c (HTTP/2 without TLS, prior knowledge), h2 (HTTP/2 over TLS, ALPN must agree), auto (h2 if ALPN agrees, else HTTP/1.1).',
+        default: 'http1',
+      }),
     ),
     outlier: Type.Optional(Outlier),
   },

@@ -6,6 +6,7 @@
  *
  * Key names copy the YAML keys (docs/policy.md) so a reader can go from file to code by name.
  */
+import type { GrpcCondition } from '../grpc/status.js';
 
 export interface Policy {
   readonly version: 1;
@@ -36,7 +37,16 @@ export interface ListenerPolicy {
   readonly connectAllow: readonly string[];
   /** TLS termination; undefined for plain HTTP. */
   readonly tls: ListenerTlsPolicy | undefined;
+  /** Accepted on the one port: `h2c` is HTTP/2 (prior knowledge, or ALPN h2 on TLS). */
+  readonly protocols: readonly ListenerProtocol[];
+  /** A request no route matches: 404 no-route, or forwarded to its own authority. */
+  readonly unrouted: 'reject' | 'passthrough';
 }
+
+export type ListenerProtocol = 'http1' | 'h2c';
+
+/** How an upstream is spoken to (traffic.md, Upstreams `protocol`). */
+export type UpstreamProtocol = 'http1' | 'h2c' | 'h2' | 'auto';
 
 export interface ListenerTlsPolicy {
   readonly certFile: string;
@@ -74,6 +84,7 @@ export interface UpstreamPolicy {
   readonly maxResponseHeaderBytes: number;
   /** TLS to https:// endpoints (file contents read at load). */
   readonly tls: UpstreamTlsPolicy | undefined;
+  readonly protocol: UpstreamProtocol;
   readonly outlier: OutlierPolicy | undefined;
 }
 
@@ -100,7 +111,7 @@ export interface RouteMatch {
  * A retry/failure condition. Status codes are numbers; the named classes follow the contract:
  * `5xx`, `gateway-error` (502, 503, 504), `connect-failure`, `reset`, `timeout`.
  */
-export type FailureCondition = number | '5xx' | 'gateway-error' | 'connect-failure' | 'reset' | 'timeout';
+export type FailureCondition = number | '5xx' | 'gateway-error' | 'connect-failure' | 'reset' | 'timeout' | GrpcCondition;
 
 export interface RetryPolicy {
   readonly attempts: number;
@@ -122,7 +133,7 @@ export interface HedgePolicy {
   readonly methods: readonly string[];
 }
 
-export type BreakerFailure = '5xx' | 'connect-failure' | 'reset' | 'timeout';
+export type BreakerFailure = '5xx' | 'connect-failure' | 'reset' | 'timeout' | GrpcCondition;
 
 export interface CircuitBreakerPolicy {
   readonly failureRatio: number;

@@ -1,5 +1,14 @@
-import type { ServerResponse } from 'node:http';
-import type { BodySink, ResponseBody } from '../pipeline/layer.js';
+import type { BodySink, ClientChannel, ResponseBody } from '../pipeline/layer.js';
+
+/** What a response body is written to: node:http's ServerResponse or node:http2's compatibility response. */
+export interface ResponseWriter {
+  write(chunk: Buffer): boolean;
+  readonly writableLength: number;
+  once(event: 'drain', listener: () => void): unknown;
+  addTrailers(trailers: Record<string, string>): void;
+  end(): unknown;
+  destroy(): unknown;
+}
 
 /**
  * Streams a response body into the client connection. It keeps taking bytes while less than
@@ -8,18 +17,21 @@ import type { BodySink, ResponseBody } from '../pipeline/layer.js';
  * has read everything queued ('drain').
  */
 export class ClientSink implements BodySink {
-  readonly #res: ServerResponse;
+  readonly #res: ResponseWriter;
   readonly #body: ResponseBody;
   readonly #bufferBytes: number;
+  readonly #client: ClientChannel;
   #waitingForDrain = false;
 
-  constructor(res: ServerResponse, body: ResponseBody, bufferBytes: number) {
+  constructor(res: ResponseWriter, body: ResponseBody, bufferBytes: number, client: ClientChannel) {
     this.#res = res;
     this.#body = body;
     this.#bufferBytes = bufferBytes;
+    this.#client = client;
   }
 
   write(chunk: Buffer): boolean {
+    this.#client.wrote(chunk.length);
     if (this.#res.write(chunk) || this.#res.writableLength < this.#bufferBytes) return true;
     if (!this.#waitingForDrain) {
       this.#waitingForDrain = true;
@@ -29,8 +41,8 @@ export class ClientSink implements BodySink {
   }
 
   end(trailers?: readonly string[]): void {
-    // Sent only with chunked framing (node drops them otherwise, as HTTP/1.0 would).
-    if (trailers !== undefined) this.#res.addTrailers(pairs(trailers));
+    // HTTP/1.1: sent only with chunked framing (node drops them otherwise, as HTTP/1.0 would). HTTP/2: a HEADERS frame.
+    if (trailers !== undefined) this.#res.addTrailers(fields(trailers));
     this.#res.end();
   }
 
@@ -45,8 +57,13 @@ export class ClientSink implements BodySink {
   };
 }
 
-function pairs(flat: readonly string[]): [string, string][] {
-  const out: [string, string][] = [];
-  for (let i = 0; i < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string]);
+/** node:http2's addTrailers takes an object only; repeated names are joined (RFC 9110 §5.3). */
+function fields(flat: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = (flat[i] as string).toLowerCase();
+    const value = flat[i + 1] as string;
+    out[name] = out[name] === undefined ? value : `${out[name]}, ${value}`;
+  }
   return out;
 }

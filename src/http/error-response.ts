@@ -7,9 +7,15 @@
 import { classifyUpstreamError, isOutriderError, type OutriderError } from '../errors.js';
 import type { ProxyResponse } from '../pipeline/layer.js';
 import { BufferedBody } from './buffered-body.js';
+import { grpcErrorResponse } from '../grpc/error-answer.js';
 
 export function toOutriderError(err: unknown, route?: string, upstream?: string): OutriderError {
   return isOutriderError(err) ? err : classifyUpstreamError(err, { route, upstream });
+}
+
+/** The error as the client's protocol expects it: a gRPC call gets a trailers-only gRPC answer. */
+export function errorAnswer(err: OutriderError, grpc: boolean): ProxyResponse {
+  return grpc ? grpcErrorResponse(err) : errorResponse(err);
 }
 
 export function errorResponse(err: OutriderError): ProxyResponse & { readonly body: BufferedBody } {

@@ -51,6 +51,8 @@ export function hopCount(value: string | undefined): number {
   return max;
 }
 
+const COLON = 0x3a;
+
 export interface ForwardingInfo {
   readonly clientAddress: string;
   readonly authority: string;
@@ -106,8 +108,13 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardingI
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
+    if (name.charCodeAt(0) === COLON) continue; // HTTP/2 pseudo-headers: the request line's parts, not fields
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) {
+      // The one TE value HTTP/2 allows, and what gRPC needs upstream to get its trailers (Envoy keeps it too).
+      if (lower === 'te' && value.trim().toLowerCase() === 'trailers') out.push('te', 'trailers');
+      continue;
+    }
     if (REQUEST_ONLY_DROPPED.has(lower)) {
       if (lower === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
       else if (lower === 'x-forwarded-proto') forwardedProto ??= value;

@@ -36,10 +36,15 @@ export class ListenerTls {
     this.#status = this.#describe();
   }
 
-  /** Options for https.createServer: the context, ALPN, and client certificates when asked for. */
-  serverOptions(): TlsOptions {
+  /** Options for https.createServer: the context, ALPN (`h2`, `http/1.1`), and client certificates when asked for. */
+  serverOptions(alpn: readonly string[]): TlsOptions {
     const mutual = this.#policy.clientCaFile !== undefined;
-    return { ...this.#contextOptions, ALPNProtocols: ['http/1.1'], requestCert: mutual, rejectUnauthorized: mutual };
+    return { ...this.#contextOptions, ALPNProtocols: [...alpn], requestCert: mutual, rejectUnauthorized: mutual };
+  }
+
+  /** The certificate, key and CA alone, for setSecureContext on a reload. */
+  contextOptions(): SecureContextOptions {
+    return this.#contextOptions;
   }
 
   status(): TlsStatus {

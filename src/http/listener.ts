@@ -1,6 +1,7 @@
 /**
- * A listener: a node:http server that turns each client request into an exchange, runs it
- * through the matched route's pipeline and streams the answer back with backpressure. The
+ * A listener: a node:http server (and, for HTTP/2 on the same port, a node:http2 server it
+ * hands connections to) that turns each client request into an exchange, runs it through the
+ * matched route's pipeline and streams the answer back with backpressure. The
  * route table is swapped atomically on reload (`setRoutes`); a request keeps the pipeline it
  * started with. On drain it stops accepting, lets in-flight requests finish, and closes the
  * rest when the drain timeout passes.
@@ -15,7 +16,7 @@ import { CancelScope, Cancelled } from '../pipeline/signal.js';
 import { NO_ROUTE, type Exchange, type Handler, type ProxyResponse } from '../pipeline/layer.js';
 import type { RouteRuntime } from '../pipeline/build.js';
 import type { RouteTable } from '../routing/route-table.js';
-import { errorResponse } from './error-response.js';
+import { errorAnswer } from './error-response.js';
 import { adoptSocket, rejectMalformed, writeRefusal } from './raw-socket.js';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { ClientSink } from './client-sink.js';
@@ -25,6 +26,14 @@ import type { Tunnel, TunnelBytes } from './tunnel.js';
 import { answerUpgrade } from './upgrade.js';
 import { LISTENER_LIMITS, serverOptions, type ListenerLimits } from './limits.js';
 import { parseTarget, proxyRequest, screen } from './request-screen.js';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import { h2Channel, http1Channel } from './client-channel.js';
+import { sniffPreface } from './h2/preface.js';
+import { H2_LIMITS, H2Server } from './h2/server.js';
+import type { ClientChannel, ClientMessage } from '../pipeline/layer.js';
+
+type ClientResponse = ServerResponse | Http2ServerResponse;
 
 export interface ListenerRoutes {
   readonly table: RouteTable<RouteRuntime>;
@@ -62,6 +71,8 @@ export class Listener {
   readonly #hooks: ListenerHooks;
   readonly #limits: ListenerLimits;
   readonly #server: Server;
+  /** The HTTP/2 server connections are handed to; undefined when `protocols` leaves out h2c. */
+  readonly #h2: H2Server | undefined;
   #tls: ListenerTls | undefined;
   /** Read by reconfigureProblem for the reload about to be applied. */
   #nextTls: ListenerTls | undefined;
@@ -78,13 +89,18 @@ export class Listener {
     this.#hooks = hooks;
     this.#limits = limits;
     this.#tls = policy.tls === undefined ? undefined : new ListenerTls(policy.tls);
-    const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.#onRequest(req, res);
+    const onRequest = (req: ClientMessage, res: ClientResponse): void => this.#onRequest(req, res);
+    const h2 = policy.protocols.includes('h2c');
+    const http1 = policy.protocols.includes('http1');
     if (this.#tls === undefined) {
       this.#server = createServer(serverOptions(limits), onRequest);
     } else {
-      this.#server = createHttpsServer({ ...serverOptions(limits), ...this.#tls.serverOptions() }, onRequest);
+      const alpn = [...(h2 ? ['h2'] : []), ...(http1 ? ['http/1.1'] : [])];
+      this.#server = createHttpsServer({ ...serverOptions(limits), ...this.#tls.serverOptions(alpn) }, onRequest);
       this.#watchTls(this.#tls);
     }
+    this.#h2 = h2 ? new H2Server(limits, H2_LIMITS, onRequest) : undefined;
+    if (this.#h2 !== undefined) this.#handOverHttp2(this.#h2, http1);
     // One more than allowed, so a request over the limit is seen (node silently drops the rest).
     this.#server.maxHeadersCount = limits.maxHeaders + 1;
     this.#server.maxConnections = limits.maxConnections;
@@ -104,6 +120,34 @@ export class Listener {
     this.#server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.#onUpgrade(req, socket, head));
   }
 
+  /**
+   * Put the HTTP/2 server between accept and node:http: on a plain port the first bytes tell
+   * (the preface), on a TLS port ALPN does. HTTP/1.1 connections go on to node:http's own
+   * connection handler, so its limits and timeouts stay as they are.
+   */
+  #handOverHttp2(h2: H2Server, http1: boolean): void {
+    const tls = this.#tls !== undefined;
+    const event = tls ? 'secureConnection' : 'connection';
+    const http1Handlers = this.#server.listeners(event) as ((socket: Socket) => void)[];
+    this.#server.removeAllListeners(event);
+    const toHttp1 = (socket: Socket): void => {
+      for (const handler of http1Handlers) handler.call(this.#server, socket);
+    };
+    if (tls) {
+      this.#server.on(event, (socket: TLSSocket) => (socket.alpnProtocol === 'h2' ? h2.accept(socket) : toHttp1(socket)));
+      return;
+    }
+    this.#server.on(event, (socket: Socket) => {
+      adoptSocket(socket);
+      sniffPreface(socket, this.#limits.headersTimeoutMs, (isH2) => {
+        if (isH2) return h2.accept(socket);
+        if (!http1) return writeRefusal(socket, new OutriderError('bad-request', 'this listener speaks HTTP/2 only (protocols: [h2c])', { listener: this.name }));
+        toHttp1(socket);
+        socket.resume();
+      });
+    });
+  }
+
   get policy(): ListenerPolicy {
     return this.#policy;
   }
@@ -118,6 +162,9 @@ export class Listener {
     const wants = policy.tls;
     if ((had === undefined) !== (wants === undefined) || (had?.clientCaFile === undefined) !== (wants?.clientCaFile === undefined)) {
       return `listener ${this.name}: switching TLS or client certificates on or off needs a new address or a restart`;
+    }
+    if (this.#policy.protocols.join() !== policy.protocols.join()) {
+      return `listener ${this.name}: changing protocols needs a new address or a restart`;
     }
     if (wants === undefined || JSON.stringify(had) === JSON.stringify(wants)) return undefined;
     try {
@@ -136,7 +183,7 @@ export class Listener {
     this.#nextTls = undefined;
     this.#tls?.close();
     this.#tls = tls;
-    (this.#server as HttpsServer).setSecureContext(tls.serverOptions());
+    (this.#server as HttpsServer).setSecureContext(tls.contextOptions());
     this.#watchTls(tls);
   }
 
@@ -179,9 +226,11 @@ export class Listener {
     this.#draining = true;
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#server.closeIdleConnections();
+    this.#h2?.drain();
     await Promise.race([this.#whenIdle(), delay(timeoutMs)]);
     for (const tunnel of this.#tunnels) tunnel.close();
     this.#server.closeAllConnections();
+    this.#h2?.destroyAll();
     this.#tls?.close();
     await closed;
   }
@@ -193,6 +242,11 @@ export class Listener {
 
   get tunnels(): number {
     return this.#tunnels.size;
+  }
+
+  /** HTTP/2 client connections and their open streams, for /status. */
+  h2Status(): { readonly connections: number; readonly streams: number } | undefined {
+    return this.#h2 === undefined ? undefined : { connections: this.#h2.sessions, streams: this.#h2.streams };
   }
 
   #whenIdle(): Promise<void> {
@@ -243,12 +297,13 @@ export class Listener {
   }
 
   /** The request's exchange, counted in flight, and the handler that answers it. */
-  #exchangeFor(req: IncomingMessage, startedAt: number, upgrade?: string): { exchange: Exchange; handler: Handler; refused: boolean } {
+  #exchangeFor(req: ClientMessage, startedAt: number, upgrade?: string): { exchange: Exchange; handler: Handler; refused: boolean } {
     this.#track(1);
     const refusal = screen(req, this.#limits, this.name);
     const target = refusal === undefined ? parseTarget(req) : undefined;
     const routes = this.#routes;
-    const request = proxyRequest(req, this.name, target, refusal, upgrade);
+    const client = req.httpVersionMajor === 2 ? h2Channel((req as Http2ServerRequest).stream) : http1Channel(req.socket);
+    const request = proxyRequest(req, client, this.name, target, refusal, upgrade);
     const refused = target === undefined || request.refusal !== undefined;
     const route = refused ? undefined : routes.table.match(target.candidate);
     const exchange: Exchange = { request, route: route ?? NO_ROUTE, signal: new CancelScope(), ledger: new AttemptLedger(startedAt) };
@@ -256,7 +311,7 @@ export class Listener {
     return { exchange, handler, refused };
   }
 
-  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+  #onRequest(req: ClientMessage, res: ClientResponse): void {
     const { exchange, handler } = this.#exchangeFor(req, performance.now());
     const { ledger } = exchange;
     const client = exchange.signal as CancelScope;
@@ -288,29 +343,32 @@ export class Listener {
     }
     handler(exchange).then(
       // A refused client gets its answer and the connection closed: whatever it sends next is suspect.
-      (response) => this.#respond(res, response, exchange.request.refusal !== undefined),
-      (err: unknown) => this.#failInternally(res, err),
+      (response) => this.#respond(res, response, exchange.request.client, exchange.request.refusal !== undefined),
+      (err: unknown) => this.#failInternally(res, exchange, err),
     );
   }
 
-  #respond(res: ServerResponse, response: ProxyResponse, close = false): void {
-    if (res.destroyed) {
+  #respond(res: ClientResponse, response: ProxyResponse, client: ClientChannel, close = false): void {
+    if (isGone(res)) {
       response.body.destroy(new Error(CLIENT_GONE));
       return;
     }
-    if (this.#draining || close) response.headers.push('connection', 'close');
-    res.writeHead(response.status, response.headers);
-    response.body.pipeTo(new ClientSink(res, response.body, this.#limits.clientBufferBytes));
+    // HTTP/2 has no `Connection` field: its drain is GOAWAY, and a refused stream leaves its neighbours be.
+    if ((this.#draining || close) && client.protocol === 'http1') response.headers.push('connection', 'close');
+    // Flat [name, value, …] lists are taken by both (node:http2's types only say objects).
+    (res as ServerResponse).writeHead(response.status, response.headers);
+    response.body.pipeTo(new ClientSink(res, response.body, this.#limits.clientBufferBytes, client));
   }
 
   /** A bug: the observe layer answers every expected error. Answer 502 and report it. */
-  #failInternally(res: ServerResponse, err: unknown): void {
+  #failInternally(res: ClientResponse, exchange: Exchange, err: unknown): void {
     this.#hooks.onInternalError?.(this.name, err);
-    if (res.headersSent || res.destroyed) {
+    if (res.headersSent || isGone(res)) {
       res.destroy();
       return;
     }
-    this.#respond(res, errorResponse(new OutriderError('upstream-reset', 'internal error', { listener: this.name })));
+    const error = new OutriderError('upstream-reset', 'internal error', { listener: this.name });
+    this.#respond(res, errorAnswer(error, exchange.request.grpc), exchange.request.client);
   }
 
   #track(delta: 1 | -1): void {
@@ -326,6 +384,10 @@ export class Listener {
       for (const resolve of waiters) resolve();
     }
   }
+}
+
+function isGone(res: ClientResponse): boolean {
+  return 'stream' in res ? res.stream.destroyed : res.destroyed;
 }
 
 function delay(ms: number): Promise<void> {

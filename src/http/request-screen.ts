@@ -3,9 +3,9 @@
  * (origin- or absolute-form target), what the listener refuses before routing (the screen),
  * and the headers sent upstream.
  */
-import type { IncomingMessage } from 'node:http';
 import { OutriderError } from '../errors.js';
-import type { ProxyRequest } from '../pipeline/layer.js';
+import type { ClientChannel, ClientMessage, ProxyRequest } from '../pipeline/layer.js';
+import type { Http2ServerRequest } from 'node:http2';
 import { hostWithoutPort, type RouteCandidate } from '../routing/route-table.js';
 import { clientIdentityOf } from './client-identity.js';
 import type { TLSSocket } from 'node:tls';
@@ -22,12 +22,12 @@ interface Target {
  * Origin-form (`/items?x`) takes its authority from Host; absolute-form (`http://catalog/items`,
  * sent by clients honouring HTTP_PROXY) carries it in the URI. Anything else is a bad request.
  */
-export function parseTarget(req: IncomingMessage): Target | undefined {
+export function parseTarget(req: ClientMessage): Target | undefined {
   const url = req.url ?? '';
   let authority: string;
   let path: string;
   if (url.startsWith('/')) {
-    authority = req.headers.host ?? '';
+    authority = authorityOf(req);
     path = url;
   } else if (url.startsWith('http://')) {
     const slash = url.indexOf('/', 7);
@@ -38,7 +38,7 @@ export function parseTarget(req: IncomingMessage): Target | undefined {
     path = rest.startsWith('/') ? rest : `/${rest}`;
     if (authority === '') return undefined;
   } else if (url === '*' && req.method === 'OPTIONS') {
-    authority = req.headers.host ?? '';
+    authority = authorityOf(req);
     path = '*';
   } else {
     return undefined;
@@ -52,6 +52,14 @@ export function parseTarget(req: IncomingMessage): Target | undefined {
   };
 }
 
+/** HTTP/2 names the authority in `:authority` (RFC 9113 §8.3.1); `Host` is its HTTP/1.1 form. */
+function authorityOf(req: ClientMessage): string {
+  return (req.httpVersionMajor === 2 ? (req.headers[':authority'] as string | undefined) : undefined) ?? req.headers.host ?? '';
+}
+
+/** Pseudo-header pairs an HTTP/2 request carries besides its fields (:method, :scheme, :authority, :path, :protocol). */
+const H2_PSEUDO_PAIRS = 5;
+
 const NO_HEADERS: readonly string[] = Object.freeze([]);
 
 /**
@@ -59,15 +67,16 @@ const NO_HEADERS: readonly string[] = Object.freeze([]);
  * common path; an error object only for a refusal). The parser has already refused ambiguous
  * framing (CL with TE, bad or repeated CL, obs-fold, bad characters, bad chunk sizes).
  */
-export function screen(req: IncomingMessage, limits: ListenerLimits, listener: string): OutriderError | undefined {
-  if (req.rawHeaders.length > limits.maxHeaders * 2) {
+export function screen(req: ClientMessage, limits: ListenerLimits, listener: string): OutriderError | undefined {
+  const h2 = req.httpVersionMajor === 2;
+  if (req.rawHeaders.length > (limits.maxHeaders + (h2 ? H2_PSEUDO_PAIRS : 0)) * 2) {
     return new OutriderError('headers-too-large', `more than ${limits.maxHeaders} header fields`, { listener });
   }
   const url = req.url ?? '';
   if (url.length > limits.maxUriLength) {
     return new OutriderError('uri-too-long', `request target longer than ${limits.maxUriLength} characters`, { listener });
   }
-  if (req.httpVersionMajor !== 1) return new OutriderError('bad-request', `HTTP/${req.httpVersion} is not supported`, { listener });
+  // node's parsers speak 1.x and 2 only; HTTP/2 forbids Transfer-Encoding (nghttp2 refuses it).
   const headers = req.headers;
   const transferEncoding = headers['transfer-encoding'];
   if (transferEncoding !== undefined) {
@@ -77,7 +86,10 @@ export function screen(req: IncomingMessage, limits: ListenerLimits, listener: s
       return new OutriderError('bad-request', `unsupported Transfer-Encoding: ${transferEncoding.slice(0, 64)}`, { listener });
     }
   }
-  if (headers.host === undefined && req.httpVersionMinor === 1) return new OutriderError('bad-request', 'HTTP/1.1 request without Host', { listener });
+  if (headers.host === undefined && req.httpVersionMinor === 1 && !h2) return new OutriderError('bad-request', 'HTTP/1.1 request without Host', { listener });
+  if (h2 && headers[':authority'] === undefined && headers.host === undefined) {
+    return new OutriderError('bad-request', 'HTTP/2 request without :authority or Host', { listener });
+  }
   const hops = hopCount(headers[HOPS_HEADER] as string | undefined);
   if (hops >= MAX_HOPS) {
     return new OutriderError('loop-detected', `request has passed Outrider ${hops} times already (${HOPS_HEADER}): a routing loop?`, {
@@ -89,7 +101,14 @@ export function screen(req: IncomingMessage, limits: ListenerLimits, listener: s
 
 const CHUNKED = /^chunked$/i;
 
-export function proxyRequest(req: IncomingMessage, listener: string, target: Target | undefined, refusal: OutriderError | undefined, upgrade?: string): ProxyRequest {
+export function proxyRequest(
+  req: ClientMessage,
+  client: ClientChannel,
+  listener: string,
+  target: Target | undefined,
+  refusal: OutriderError | undefined,
+  upgrade?: string,
+): ProxyRequest {
   const clientAddress = req.socket.remoteAddress ?? '';
   const requested = req.headers['x-request-id'];
   const requestId = typeof requested === 'string' && requested !== '' ? requested : newRequestId();
@@ -108,13 +127,26 @@ export function proxyRequest(req: IncomingMessage, listener: string, target: Tar
     clientAddress,
     listener,
     incoming: req,
+    client,
+    grpc: isGrpc(req.headers['content-type']),
     refusal: headers === undefined ? new OutriderError('bad-request', 'more than one Host header field', { listener }) : refusal,
     upgrade,
     clientIdentity,
   };
 }
 
-function hasBody(req: IncomingMessage): boolean {
+/** traffic.md, gRPC: `application/grpc` or `application/grpc+proto` (and the like); not grpc-web. */
+export function isGrpc(contentType: string | undefined): boolean {
+  if (contentType === undefined || contentType.length < 16) return false;
+  const start = contentType.slice(0, 16).toLowerCase();
+  if (start !== 'application/grpc') return false;
+  const next = contentType.charAt(16);
+  return next === '' || next === '+' || next === ';';
+}
+
+function hasBody(req: ClientMessage): boolean {
+  // An HTTP/2 request without a body ends its stream with its headers.
+  if (req.httpVersionMajor === 2) return !(req as Http2ServerRequest).stream.endAfterHeaders;
   const length = req.headers['content-length'];
   if (length !== undefined) return length !== '0';
   return req.headers['transfer-encoding'] !== undefined;

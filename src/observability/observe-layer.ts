@@ -5,7 +5,7 @@
  * sent records metrics and writes the access-log line.
  */
 import { performance } from 'node:perf_hooks';
-import { errorResponse, toOutriderError } from '../http/error-response.js';
+import { errorAnswer, toOutriderError } from '../http/error-response.js';
 import type { Exchange, Layer, ProxyResponse } from '../pipeline/layer.js';
 import { Cancelled } from '../pipeline/signal.js';
 import type { AccessLog } from './access-log.js';
@@ -52,10 +52,11 @@ function rescue(exchange: Exchange, routeName: string | null, deps: ObserveDeps,
   const error = toOutriderError(err, routeName ?? undefined, exchange.ledger.upstream);
   // Work stopped on purpose: the client went away (the listener records 499 client-closed) or
   // broke off its body. Nobody reads this answer, and it is no upstream's error.
-  if (err instanceof Cancelled) return errorResponse(error);
+  const grpc = exchange.request.grpc;
+  if (err instanceof Cancelled) return errorAnswer(error, grpc);
   exchange.ledger.errorCode = error.code;
   deps.metrics.errors.labels(routeName ?? '', error.code).inc();
-  return errorResponse(error);
+  return errorAnswer(error, grpc);
 }
 
 function accessLogEntry(exchange: Exchange, routeName: string | null, durationMs: number) {

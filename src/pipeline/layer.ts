@@ -10,11 +10,26 @@
  * endpoints tried, the outcome for the access log) lives in the exchange's ledger.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import type { Duplex, Readable } from 'node:stream';
 import type { RoutePolicy } from '../config/types.js';
 import type { OutriderError } from '../errors.js';
 import type { AttemptLedger } from './exchange.js';
 import type { Signal } from './signal.js';
+
+/** The client's request as node gives it: node:http's, or node:http2's compatibility request. */
+export type ClientMessage = IncomingMessage | Http2ServerRequest;
+
+/** The client side of an exchange: its connection (HTTP/1.1) or its stream (HTTP/2). */
+export interface ClientChannel {
+  readonly protocol: 'http1' | 'h2';
+  /** Bytes moved either way so far; idleTimeout watches it. */
+  bytesMoved(): number;
+  /** Response bytes just written (HTTP/2 streams count their own). */
+  wrote(bytes: number): void;
+  /** Cut the exchange once its answer has begun: close the connection, or reset the stream. */
+  reset(): void;
+}
 
 /** A request body: none, the client's stream (read once), or bytes kept for replay. */
 export type RequestBody = null | Readable | Buffer;
@@ -32,7 +47,11 @@ export interface ProxyRequest {
   readonly clientAddress: string;
   readonly listener: string;
   /** The client's request, for reading its headers (never for writing). */
-  readonly incoming: IncomingMessage;
+  readonly incoming: ClientMessage;
+  /** The client connection or HTTP/2 stream the request came on. */
+  readonly client: ClientChannel;
+  /** A gRPC call (`content-type: application/grpc` or `application/grpc+…`): errors are gRPC answers. */
+  readonly grpc: boolean;
   /** Why the listener refused the request before routing (answered by the bad-request pipeline). */
   readonly refusal?: OutriderError | undefined;
   /**
@@ -68,6 +87,8 @@ export interface ProxyResponse {
   /** Flat [name, value, …] list, hop-by-hop removed. Outer layers may append to it. */
   readonly headers: string[];
   readonly body: ResponseBody;
+  /** A gRPC call's grpc-status when known as the answer is handed over (trailers-only, or held until trailers). */
+  readonly grpcStatus?: number | undefined;
   /** After an upgrade's `101`: the upstream connection, to be joined to the client's. */
   readonly tunnel?: Duplex | undefined;
 }

@@ -8,9 +8,11 @@
 import { isOutriderError } from '../errors.js';
 import { Cancelled } from './signal.js';
 import type { BreakerFailure, FailureCondition } from '../config/types.js';
+import { grpcConditionCode, type GrpcCondition } from '../grpc/status.js';
 
 export type TryOutcome =
-  | { readonly kind: 'status'; readonly status: number }
+  /** An answer; `grpcStatus` when it was a gRPC call's (read from its trailers or trailers-only headers). */
+  | { readonly kind: 'status'; readonly status: number; readonly grpcStatus?: number | undefined }
   | { readonly kind: 'connect-failure' | 'reset' | 'timeout' }
   | { readonly kind: 'refused' }
   | { readonly kind: 'cancelled' };
@@ -21,8 +23,13 @@ const TIMEOUT: TryOutcome = Object.freeze({ kind: 'timeout' });
 const REFUSED: TryOutcome = Object.freeze({ kind: 'refused' });
 const CANCELLED: TryOutcome = Object.freeze({ kind: 'cancelled' });
 
-export function outcomeOfStatus(status: number): TryOutcome {
-  return { kind: 'status', status };
+export function outcomeOfStatus(status: number, grpcStatus?: number): TryOutcome {
+  return grpcStatus === undefined ? { kind: 'status', status } : { kind: 'status', status, grpcStatus };
+}
+
+/** What an answer came to: its status, and a gRPC call's grpc-status. */
+export function outcomeOfResponse(response: { readonly status: number; readonly grpcStatus?: number | undefined }): TryOutcome {
+  return outcomeOfStatus(response.status, response.grpcStatus);
 }
 
 export function outcomeOfError(err: unknown): TryOutcome {
@@ -49,6 +56,8 @@ const LOOP_DETECTED = 508;
 export function meetsCondition(outcome: TryOutcome, condition: FailureCondition): boolean {
   if (outcome.kind === 'status') {
     if (typeof condition === 'number') return outcome.status === condition;
+    // traffic.md, gRPC: a grpc-status other than 0 is a failure for these conditions although the HTTP status is 200.
+    if (condition.startsWith('grpc:')) return outcome.grpcStatus === grpcConditionCode(condition as GrpcCondition);
     // 508 loop-detected is not a passing failure: every sidecar in the loop would retry it,
     // multiplying the work by attempts^hops. Only an explicit `508` in the list matches it.
     if (condition === '5xx') return outcome.status >= 500 && outcome.status <= 599 && outcome.status !== LOOP_DETECTED;

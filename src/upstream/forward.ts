@@ -4,6 +4,11 @@
  * streaming. One handler object per try does everything (no per-request closures), using
  * undici's dispatch API with raw headers, which measured fastest here (bench/RESULTS.md, "Profile").
  *
+ * A gRPC call whose request was sent whole (a unary call) is answered only once it is known
+ * how it went: with trailers-only headers at once, else at its first response byte (a message
+ * is coming: from then on the call is never retried) or at its trailers (no message: the
+ * grpc-status decides, and a retry or hedge may still take the call over). traffic.md, gRPC.
+ *
  * Every try honours the exchange's signal: when it aborts (client gone, deadline, hedge lost)
  * the upstream request is aborted and its connection released. A body that the client stops
  * reading pauses the upstream socket; when the client goes away, the upstream is aborted
@@ -16,6 +21,7 @@ import { BufferedBody } from '../http/buffered-body.js';
 import { clientResponseHeaders, findHeader } from '../http/headers.js';
 import type { BodySink, Exchange, Handler, ProxyResponse, ResponseBody } from '../pipeline/layer.js';
 import { outcomeOfError, outcomeOfStatus } from '../pipeline/outcome.js';
+import { parseGrpcStatus } from '../grpc/status.js';
 import type { Endpoint, UpstreamRuntime } from './upstream.js';
 
 const NO_BODY = new BufferedBody(Buffer.alloc(0));
@@ -78,6 +84,8 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
   #ended = false;
   #failure: Error | undefined;
   #trailers: string[] | undefined;
+  /** A unary gRPC call's answer held back until its first byte or its trailers. */
+  #held: { readonly status: number; readonly headers: string[] } | undefined;
 
   constructor(
     exchange: Exchange,
@@ -98,11 +106,14 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
 
   options(): Dispatcher.DispatchOptions {
     const { request, ledger } = this.#exchange;
+    const headers = [...request.headers, 'x-outrider-attempt', String(ledger.tries)];
+    // gRFC A6: a retried or hedged call tells the server how many tries went before.
+    if (request.grpc && ledger.tries > 1) headers.push('grpc-previous-rpc-attempts', String(ledger.tries - 1));
     return {
       origin: this.#endpoint.origin,
       method: request.method,
       path: request.path,
-      headers: [...request.headers, 'x-outrider-attempt', String(ledger.tries)],
+      headers,
       body: request.body,
       // An upgrade request's 101 hands us the connection (onUpgrade); undici sends the
       // `connection: upgrade` and `upgrade` fields itself.
@@ -137,22 +148,41 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 100 Continue and friends: wait for the real answer.
     this.#resumeUpstream = resume;
-    this.#state = 'streaming';
-    this.#upstream.recordOutcome(this.#endpoint, outcomeOfStatus(statusCode));
-    this.#resolve({ status: statusCode, headers: clientResponseHeaders(rawHeaders), body: this });
+    const headers = clientResponseHeaders(rawHeaders);
+    const { request } = this.#exchange;
+    if (request.grpc) {
+      const grpcStatus = parseGrpcStatus(findHeader(headers, 'grpc-status'));
+      if (grpcStatus === undefined && statusCode === 200 && Buffer.isBuffer(request.body)) {
+        this.#held = { status: statusCode, headers };
+        return true;
+      }
+      this.#answer(statusCode, headers, grpcStatus);
+      return true;
+    }
+    this.#answer(statusCode, headers, undefined);
     return true;
   }
 
+  #answer(status: number, headers: string[], grpcStatus: number | undefined): void {
+    this.#held = undefined;
+    this.#state = 'streaming';
+    this.#upstream.recordOutcome(this.#endpoint, outcomeOfStatus(status, grpcStatus));
+    this.#resolve(grpcStatus === undefined ? { status, headers, body: this } : { status, headers, body: this, grpcStatus });
+  }
+
   onData(chunk: Buffer): boolean {
+    if (this.#held !== undefined) this.#answer(this.#held.status, this.#held.headers, undefined);
     if (this.#sink !== undefined) return this.#sink.write(chunk);
     (this.#pending ??= []).push(chunk);
     this.#pendingBytes += chunk.length;
     return this.#pendingBytes < UNATTACHED_BUFFER_BYTES;
   }
 
-  onComplete(trailers: Buffer[] | string[] | null): void {
+  onComplete(trailers: Buffer[] | string[] | Record<string, string | string[]> | null): void {
+    this.#trailers = flatTrailers(trailers);
+    const held = this.#held;
+    if (held !== undefined) this.#answer(held.status, held.headers, parseGrpcStatus(findHeader(this.#trailers ?? [], 'grpc-status')));
     this.#settle();
-    this.#trailers = trailers === null || trailers.length === 0 ? undefined : trailers.map((t) => (typeof t === 'string' ? t : t.toString('latin1')));
     if (this.#sink !== undefined) this.#sink.end(this.#trailers);
     else this.#ended = true;
   }
@@ -216,4 +246,22 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
     this.#endpoint.inFlight -= 1;
     this.#exchange.signal.offAbort(this.#onAbort);
   }
+}
+
+/**
+ * Trailers as a flat [name, value, …] list, or undefined for none. undici gives HTTP/1.1's as
+ * raw name/value Buffers and HTTP/2's as node:http2's header object.
+ */
+function flatTrailers(trailers: Buffer[] | string[] | Record<string, string | string[]> | null): string[] | undefined {
+  if (trailers === null) return undefined;
+  const flat: string[] = [];
+  if (Array.isArray(trailers)) {
+    for (const t of trailers) flat.push(typeof t === 'string' ? t : t.toString('latin1'));
+  } else {
+    for (const [name, value] of Object.entries(trailers)) {
+      if (Array.isArray(value)) for (const v of value) flat.push(name, v);
+      else flat.push(name, String(value));
+    }
+  }
+  return flat.length === 0 ? undefined : flat;
 }

@@ -4,20 +4,14 @@
  * a reload that leaves an upstream unchanged keeps its warm connections.
  */
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Pool as UndiciPool } from 'undici';
 import type { EndpointUrl, UpstreamPolicy } from '../config/types.js';
 import type { TryOutcome } from '../pipeline/outcome.js';
 import { systemClock, type Clock } from '../util/clock.js';
+import { Pool, poolOptions } from './pool-options.js';
 import { createBalancer, type Balancer } from './balancer.js';
 import { OutlierDetector, type OutlierTracked } from './outlier.js';
 import { DNS_REFRESH_MS, needsResolution, resolveEndpoint } from './resolve.js';
-
-/**
- * Only undici's Pool: the package's index also loads fetch, WebSocket and the caches, about
- * 100 ms and 24 MB at start-up for nothing we use (bench/RESULTS.md, start-up).
- */
-const Pool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof UndiciPool;
 
 export class Endpoint implements OutlierTracked {
   readonly origin: string;
@@ -31,20 +25,8 @@ export class Endpoint implements OutlierTracked {
 
   constructor(url: EndpointUrl, policy: UpstreamPolicy) {
     this.origin = url.origin;
-    this.pool = new Pool(url.origin, {
-      connections: policy.connections,
-      connect: { timeout: policy.connectTimeoutMs, ...(url.origin.startsWith('https:') ? tlsOptions(policy.tls, url.tlsName) : {}) },
-      // Deadlines are the route's (timeout, perTryTimeout); undici's own would race them.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      // An app server that closes idle connections sooner than we reuse them turns the next
-      // request on such a connection into a reset; idleTimeout below its timeout avoids it.
-      keepAliveTimeout: policy.idleTimeoutMs,
-      // A server's Keep-Alive hint may shorten the idle time, never lengthen it past ours.
-      keepAliveMaxTimeout: policy.idleTimeoutMs,
-      maxHeaderSize: policy.maxResponseHeaderBytes,
-      pipelining: 1,
-    });
+    const tls = url.origin.startsWith('https:') ? tlsOptions(policy.tls, url.tlsName) : {};
+    this.pool = new Pool(url.origin, poolOptions(policy, { timeout: policy.connectTimeoutMs, ...tls }));
   }
 }
 
@@ -136,8 +118,8 @@ export class UpstreamRuntime {
 
 /** The upstream's name and the settings that, when changed by a reload, require new pools. */
 export function upstreamSettings(policy: UpstreamPolicy): readonly unknown[] {
-  const { name, endpoints, balance, connections, connectTimeoutMs, idleTimeoutMs, maxResponseHeaderBytes, outlier } = policy;
-  return [name, endpoints, balance, connections, connectTimeoutMs, idleTimeoutMs, maxResponseHeaderBytes, outlier];
+  const { name, endpoints, balance, connections, connectTimeoutMs, idleTimeoutMs, maxResponseHeaderBytes, outlier, protocol } = policy;
+  return [name, endpoints, balance, connections, connectTimeoutMs, idleTimeoutMs, maxResponseHeaderBytes, outlier, protocol];
 }
 
 /**

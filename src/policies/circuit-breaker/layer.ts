@@ -21,7 +21,7 @@ import type { LayerContext } from '../../pipeline/contract.js';
 import type { Exchange, Handler, Layer, ProxyResponse } from '../../pipeline/layer.js';
 import { stateKey } from '../../state/registry.js';
 import { BreakerStateMachine, type BreakerState, type Verdict } from './state.js';
-import { isBreakerFailure, outcomeOfError, outcomeOfStatus } from '../../pipeline/outcome.js';
+import { isBreakerFailure, outcomeOfError, outcomeOfResponse } from '../../pipeline/outcome.js';
 
 /** What the breaker reports to metrics; implemented by observability/metrics.ts. */
 export interface BreakerMetrics {
@@ -96,7 +96,7 @@ export function guardedBy(breaker: RouteBreaker, next: Handler): Handler {
     if (admission === undefined) return Promise.reject(breaker.refusal());
     return next(exchange).then(
       (response) => {
-        machine.record(admission, verdictOfResponse(response.status, machine.elapsedMs(admission), policy));
+        machine.record(admission, verdictOfResponse(response, machine.elapsedMs(admission), policy));
         return response;
       },
       (err: unknown) => {
@@ -107,8 +107,8 @@ export function guardedBy(breaker: RouteBreaker, next: Handler): Handler {
   };
 }
 
-export function verdictOfResponse(status: number, elapsedMs: number, policy: CircuitBreakerPolicy): Verdict {
-  if (isBreakerFailure(outcomeOfStatus(status), policy.failOn)) return 'failure';
+export function verdictOfResponse(response: Pick<ProxyResponse, 'status' | 'grpcStatus'>, elapsedMs: number, policy: CircuitBreakerPolicy): Verdict {
+  if (isBreakerFailure(outcomeOfResponse(response), policy.failOn)) return 'failure';
   return isSlow(elapsedMs, policy.slowCallMs) ? 'failure' : 'success';
 }
 

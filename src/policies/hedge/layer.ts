@@ -24,7 +24,7 @@ import { isReplayable, replayable } from '../../pipeline/replay.js';
 import { Cancelled, CancelScope } from '../../pipeline/signal.js';
 import { TryBudget } from '../retry/budget.js';
 import { LatencyWindow } from './latency-window.js';
-import { meetsAny, outcomeOfStatus } from '../../pipeline/outcome.js';
+import { meetsAny, outcomeOfResponse } from '../../pipeline/outcome.js';
 
 /** What hedging reports; implemented by observability/metrics.ts. */
 export interface HedgeMetrics {
@@ -168,7 +168,7 @@ class HedgedRace {
       response.body.destroy(new Cancelled(HEDGE_LOST));
       return;
     }
-    const retryable = this.#settings.retryOn !== undefined && meetsAny(outcomeOfStatus(response.status), this.#settings.retryOn);
+    const retryable = this.#settings.retryOn !== undefined && meetsAny(outcomeOfResponse(response), this.#settings.retryOn);
     if (retryable && this.#inFlight > 0) {
       this.#fallback?.body.destroy(new Cancelled(HEDGE_LOST));
       this.#fallback = response;

@@ -25,7 +25,7 @@ import { isReplayable, replayable } from '../../pipeline/replay.js';
 import type { Signal } from '../../pipeline/signal.js';
 import type { Clock } from '../../util/clock.js';
 import { TryBudget } from './budget.js';
-import { meetsAny, outcomeOfError, outcomeOfStatus } from '../../pipeline/outcome.js';
+import { meetsAny, outcomeOfError, outcomeOfResponse } from '../../pipeline/outcome.js';
 
 /** What retry reports; implemented by observability/metrics.ts. */
 export interface RetryMetrics {
@@ -83,7 +83,7 @@ async function tryUntilDone(exchange: Exchange, next: (e: Exchange) => Promise<P
       const response = await next(exchange);
       last?.body.destroy();
       last = response;
-      if (!meetsAny(outcomeOfStatus(response.status), policy.on)) return response;
+      if (!meetsAny(outcomeOfResponse(response), policy.on)) return response;
     } catch (err) {
       const outcome = outcomeOfError(err);
       if (outcome.kind === 'refused' || !meetsAny(outcome, policy.on) || signal.aborted) {

@@ -8,9 +8,12 @@
  *   headers are out, a cut connection). `0s` disables it: streams rely on idleTimeout.
  * - `idleTimeout` ends an exchange that moved no bytes either way for that long: 408
  *   `request-timeout` while the request body is still due, 504 `timeout` while waiting for the
- *   answer, a reset once the answer has begun. It watches the client connection's byte
- *   counters, so it costs nothing per chunk.
+ *   answer, a reset once the answer has begun (the connection, or on HTTP/2 the stream). It
+ *   watches the client connection's byte counters (an HTTP/2 stream's own count), so it costs
+ *   next to nothing per chunk.
  * - For an upgrade, `timeout` covers the handshake only and `idleTimeout` the tunnel.
+ * - A gRPC call's `grpc-timeout` caps the route timeout (traffic.md, gRPC). It is the client's
+ *   deadline for the whole call, so it counts from arrival, streaming bodies included.
  */
 import { OutriderError } from '../../errors.js';
 import type { LayerContext } from '../../pipeline/contract.js';
@@ -20,6 +23,7 @@ import { CancelScope } from '../../pipeline/signal.js';
 import type { Exchange, Layer } from '../../pipeline/layer.js';
 import type { RoutePolicy } from '../../config/types.js';
 import type { Clock } from '../../util/clock.js';
+import { parseGrpcTimeoutMs } from '../../grpc/status.js';
 
 export function timeoutLayer(policy: RoutePolicy, context: Pick<LayerContext, 'clock'>): Layer | undefined {
   const { timeoutMs, idleTimeoutMs } = policy;
@@ -51,6 +55,7 @@ class ExchangeTimers implements IdleWatched {
   readonly #clock: Clock;
   readonly #release: () => void;
   #deadline: NodeJS.Timeout | undefined;
+  #grpcDeadline: NodeJS.Timeout | undefined;
 
   constructor(policy: RoutePolicy, exchange: Exchange, clock: Clock) {
     const { scope, release } = CancelScope.linkedTo(exchange.signal);
@@ -64,6 +69,11 @@ class ExchangeTimers implements IdleWatched {
       if (request.body === null || Buffer.isBuffer(request.body) || request.incoming.readableEnded) this.#armDeadline();
       else request.incoming.once('end', this.#armDeadline);
     }
+    const grpcTimeoutMs = request.grpc ? parseGrpcTimeoutMs(request.incoming.headers['grpc-timeout']) : undefined;
+    if (grpcTimeoutMs !== undefined && (policy.timeoutMs <= 0 || grpcTimeoutMs < policy.timeoutMs)) {
+      ledger.deadline = clock.now() + grpcTimeoutMs;
+      this.#grpcDeadline = clock.setTimeout(() => this.#expire(`the call's grpc-timeout of ${grpcTimeoutMs} ms passed`), grpcTimeoutMs);
+    }
     if (policy.idleTimeoutMs > 0) watchIdle(clock, policy.idleTimeoutMs, this);
     ledger.onFinish(this.#finish);
   }
@@ -73,8 +83,7 @@ class ExchangeTimers implements IdleWatched {
   }
 
   idleBytes(): number {
-    const socket = this.#exchange.request.incoming.socket;
-    return socket.bytesRead + socket.bytesWritten;
+    return this.#exchange.request.client.bytesMoved();
   }
 
   onIdle(): void {
@@ -84,23 +93,26 @@ class ExchangeTimers implements IdleWatched {
     this.scope.abort(new OutriderError(bodyDue ? 'request-timeout' : 'timeout', message, this.#errorContext()));
     // Once the answer has begun (observe set its status), the abort above may find the
     // upstream already done while the client sits on buffered bytes: cut the connection.
-    if (ledger.status !== 0) request.incoming.socket.destroy();
+    if (ledger.status !== 0) request.client.reset();
   }
 
   readonly #armDeadline = (): void => {
     const { ledger } = this.#exchange;
     if (this.#deadline !== undefined || ledger.finished) return;
     const { timeoutMs } = this.#policy;
-    ledger.deadline = this.#clock.now() + timeoutMs;
+    ledger.deadline = Math.min(ledger.deadline, this.#clock.now() + timeoutMs);
     this.#deadline = this.#clock.setTimeout(this.#onDeadline, timeoutMs);
   };
 
-  readonly #onDeadline = (): void => {
-    this.scope.abort(new OutriderError('timeout', `route ${this.#policy.name} timed out after ${this.#policy.timeoutMs} ms`, this.#errorContext()));
-  };
+  readonly #onDeadline = (): void => this.#expire(`timed out after ${this.#policy.timeoutMs} ms`);
+
+  #expire(why: string): void {
+    this.scope.abort(new OutriderError('timeout', `route ${this.#policy.name} ${why}`, this.#errorContext()));
+  }
 
   readonly #finish = (): void => {
     clearTimeout(this.#deadline);
+    clearTimeout(this.#grpcDeadline);
     if (this.#policy.idleTimeoutMs > 0) unwatchIdle(this.#clock, this.#policy.idleTimeoutMs, this);
     this.#release();
   };
