@@ -4,7 +4,8 @@
  * HTTP/2 it is the stream: many share a connection, so a stalled stream must be seen as
  * stalled while its neighbours talk, and cutting it must not cut them (RST_STREAM CANCEL).
  */
-import { constants, type ServerHttp2Stream } from 'node:http2';
+import { constants } from 'node:http2';
+import type { H2Request } from './h2/server.js';
 import type { Socket } from 'node:net';
 import type { ClientChannel } from '../pipeline/layer.js';
 
@@ -31,25 +32,24 @@ class Http1Channel implements ClientChannel {
 
 class H2Channel implements ClientChannel {
   readonly protocol = 'h2';
-  readonly #stream: ServerHttp2Stream;
-  #moved = 0;
+  readonly #request: H2Request;
+  #written = 0;
 
-  constructor(stream: ServerHttp2Stream) {
-    this.#stream = stream;
-    // One more listener on data the compatibility request already reads: a counter per stream.
-    stream.on('data', (chunk: Buffer) => (this.#moved += chunk.length));
+  constructor(request: H2Request) {
+    this.#request = request;
   }
 
   bytesMoved(): number {
-    return this.#moved;
+    return this.#request.bytesReceived + this.#written;
   }
 
   wrote(bytes: number): void {
-    this.#moved += bytes;
+    this.#written += bytes;
   }
 
   reset(): void {
-    if (!this.#stream.destroyed) this.#stream.close(constants.NGHTTP2_CANCEL);
+    const stream = this.#request.stream;
+    if (!stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);
   }
 }
 
@@ -62,6 +62,6 @@ export function http1Channel(socket: Socket): ClientChannel {
   return channel;
 }
 
-export function h2Channel(stream: ServerHttp2Stream): ClientChannel {
-  return new H2Channel(stream);
+export function h2Channel(request: H2Request): ClientChannel {
+  return new H2Channel(request);
 }

@@ -1,4 +1,7 @@
 import type { BodySink, ClientChannel, ResponseBody } from '../pipeline/layer.js';
+import type { AttemptLedger } from '../pipeline/exchange.js';
+import { parseGrpcStatus } from '../grpc/status.js';
+import { findHeader } from './headers.js';
 
 /** What a response body is written to: node:http's ServerResponse or node:http2's compatibility response. */
 export interface ResponseWriter {
@@ -21,13 +24,16 @@ export class ClientSink implements BodySink {
   readonly #body: ResponseBody;
   readonly #bufferBytes: number;
   readonly #client: ClientChannel;
+  /** A gRPC call's ledger, which learns the grpc-status from the trailers. */
+  readonly #grpcLedger: AttemptLedger | undefined;
   #waitingForDrain = false;
 
-  constructor(res: ResponseWriter, body: ResponseBody, bufferBytes: number, client: ClientChannel) {
+  constructor(res: ResponseWriter, body: ResponseBody, bufferBytes: number, client: ClientChannel, grpcLedger?: AttemptLedger) {
     this.#res = res;
     this.#body = body;
     this.#bufferBytes = bufferBytes;
     this.#client = client;
+    this.#grpcLedger = grpcLedger;
   }
 
   write(chunk: Buffer): boolean {
@@ -42,7 +48,10 @@ export class ClientSink implements BodySink {
 
   end(trailers?: readonly string[]): void {
     // HTTP/1.1: sent only with chunked framing (node drops them otherwise, as HTTP/1.0 would). HTTP/2: a HEADERS frame.
-    if (trailers !== undefined) this.#res.addTrailers(fields(trailers));
+    if (trailers !== undefined) {
+      this.#res.addTrailers(fields(trailers));
+      if (this.#grpcLedger !== undefined) this.#grpcLedger.grpcStatus = parseGrpcStatus(findHeader(trailers, 'grpc-status')) ?? this.#grpcLedger.grpcStatus;
+    }
     this.#res.end();
   }
 

@@ -30,8 +30,9 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { h2Channel, http1Channel } from './client-channel.js';
 import { sniffPreface } from './h2/preface.js';
-import { H2_LIMITS, H2Server } from './h2/server.js';
-import type { ClientChannel, ClientMessage } from '../pipeline/layer.js';
+import { isTrailersOnly, respondTrailersOnly } from './h2/trailers-only.js';
+import { H2_LIMITS, H2Server, type H2Request } from './h2/server.js';
+import type { ClientMessage } from '../pipeline/layer.js';
 
 type ClientResponse = ServerResponse | Http2ServerResponse;
 
@@ -302,7 +303,7 @@ export class Listener {
     const refusal = screen(req, this.#limits, this.name);
     const target = refusal === undefined ? parseTarget(req) : undefined;
     const routes = this.#routes;
-    const client = req.httpVersionMajor === 2 ? h2Channel((req as Http2ServerRequest).stream) : http1Channel(req.socket);
+    const client = req.httpVersionMajor === 2 ? h2Channel(req as H2Request) : http1Channel(req.socket);
     const request = proxyRequest(req, client, this.name, target, refusal, upgrade);
     const refused = target === undefined || request.refusal !== undefined;
     const route = refused ? undefined : routes.table.match(target.candidate);
@@ -343,21 +344,23 @@ export class Listener {
     }
     handler(exchange).then(
       // A refused client gets its answer and the connection closed: whatever it sends next is suspect.
-      (response) => this.#respond(res, response, exchange.request.client, exchange.request.refusal !== undefined),
+      (response) => this.#respond(res, response, exchange, exchange.request.refusal !== undefined),
       (err: unknown) => this.#failInternally(res, exchange, err),
     );
   }
 
-  #respond(res: ClientResponse, response: ProxyResponse, client: ClientChannel, close = false): void {
+  #respond(res: ClientResponse, response: ProxyResponse, exchange: Exchange, close = false): void {
+    const { client, grpc } = exchange.request;
     if (isGone(res)) {
       response.body.destroy(new Error(CLIENT_GONE));
       return;
     }
     // HTTP/2 has no `Connection` field: its drain is GOAWAY, and a refused stream leaves its neighbours be.
     if ((this.#draining || close) && client.protocol === 'http1') response.headers.push('connection', 'close');
+    if (grpc && client.protocol === 'h2' && isTrailersOnly(response)) return respondTrailersOnly(res as Http2ServerResponse, response);
     // Flat [name, value, …] lists are taken by both (node:http2's types only say objects).
     (res as ServerResponse).writeHead(response.status, response.headers);
-    response.body.pipeTo(new ClientSink(res, response.body, this.#limits.clientBufferBytes, client));
+    response.body.pipeTo(new ClientSink(res, response.body, this.#limits.clientBufferBytes, client, grpc ? exchange.ledger : undefined));
   }
 
   /** A bug: the observe layer answers every expected error. Answer 502 and report it. */
@@ -368,7 +371,7 @@ export class Listener {
       return;
     }
     const error = new OutriderError('upstream-reset', 'internal error', { listener: this.name });
-    this.#respond(res, errorAnswer(error, exchange.request.grpc), exchange.request.client);
+    this.#respond(res, errorAnswer(error, exchange.request.grpc), exchange);
   }
 
   #track(delta: 1 | -1): void {

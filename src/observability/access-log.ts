@@ -1,7 +1,7 @@
 /**
  * One JSON line per request on stdout, with the fields of the contract: time, request id,
  * listener, route, upstream, endpoint, method, path, status, duration (ms), attempts, hedged,
- * breaker state, error code.
+ * breaker state, error code, client identity, protocol and a gRPC call's grpc-status.
  */
 import type { Logger } from './logger.js';
 
@@ -22,6 +22,10 @@ export interface AccessLogEntry {
   readonly errorCode: string | null;
   /** The verified client certificate's identity (TLS listeners with clientCa). */
   readonly clientIdentity: string | null;
+  /** http1, h2, or grpc for a gRPC call. */
+  readonly protocol: string;
+  /** A gRPC call's grpc-status; null for other requests and for calls cut before it was sent. */
+  readonly grpcStatus: number | null;
 }
 
 export interface AccessLog {

@@ -8,6 +8,7 @@
  * never depend on patterns (pipeline/contract.ts).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { GRPC_CODES } from '../grpc/status.js';
 
 const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
 type BreakerState = (typeof BREAKER_STATES)[number];
@@ -23,18 +24,25 @@ const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 /** Latency buckets in seconds, from 0.5 ms (proxy overhead) to 30 s (slow upstreams). */
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
+/** The protocol label: the client's HTTP version, or `grpc` for a gRPC call on either. */
+export type RequestProtocol = 'http1' | 'h2' | 'grpc';
+
+const PROTOCOLS: readonly RequestProtocol[] = ['http1', 'h2', 'grpc'];
+
 export interface RequestRecorder {
-  record(status: number, durationSeconds: number): void;
+  /** `grpcStatus` for a gRPC call whose status is known. */
+  record(status: number, durationSeconds: number, protocol: RequestProtocol, grpcStatus: number | undefined): void;
 }
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests: Counter<'listener' | 'route' | 'upstream' | 'status_class'>;
+  readonly requests: Counter<'listener' | 'route' | 'upstream' | 'status_class' | 'protocol'>;
   readonly duration: Histogram<'route' | 'upstream' | 'status_class'>;
   readonly errors: Counter<'route' | 'code'>;
   readonly inFlight: Gauge<'listener'>;
   readonly reloads: Counter<'result'>;
   readonly policyInfo: Gauge<'hash'>;
+  readonly grpcCalls = this.#counter('outrider_grpc_calls_total', 'gRPC calls answered, by route, upstream and grpc-status (its name: ok, unavailable, …).', ['route', 'upstream', 'grpc_status']);
   // Patterns that send more than one try (retry, hedge), and outlier ejection.
   readonly tries = this.#counter('outrider_tries_total', 'Tries sent upstream, by route and kind (first, retry, hedge).', ['route', 'kind']);
   readonly hedgeWins = this.#counter('outrider_hedge_wins_total', 'Requests answered by a hedge copy rather than the first try.', ['route']);
@@ -84,8 +92,8 @@ export class Metrics {
     const registers = [this.registry];
     this.requests = new Counter({
       name: 'outrider_requests_total',
-      help: 'Requests answered, by listener, route, upstream and status class.',
-      labelNames: ['listener', 'route', 'upstream', 'status_class'],
+      help: 'Requests answered, by listener, route, upstream, status class and protocol (http1, h2, grpc).',
+      labelNames: ['listener', 'route', 'upstream', 'status_class', 'protocol'],
       registers,
     });
     this.duration = new Histogram({
@@ -151,13 +159,23 @@ export class Metrics {
   }
 
   recorderFor(listener: string, route: string, upstream: string): RequestRecorder {
-    const counters = STATUS_CLASSES.map((c) => this.requests.labels(listener, route, upstream, c));
+    // Children made on first use: most routes see one protocol, and five status classes.
+    const counters = new Map<string, Counter.Internal>();
     const histograms = STATUS_CLASSES.map((c) => this.duration.labels(route, upstream, c));
+    const grpcCalls = new Map<number, Counter.Internal>();
     return {
-      record(status, durationSeconds) {
+      record: (status, durationSeconds, protocol, grpcStatus) => {
         const index = Math.min(4, Math.max(0, Math.floor(status / 100) - 1));
-        (counters[index] as (typeof counters)[number]).inc();
+        const statusClass = STATUS_CLASSES[index] as (typeof STATUS_CLASSES)[number];
+        const key = protocol + statusClass;
+        let counter = counters.get(key);
+        if (counter === undefined) counters.set(key, (counter = this.requests.labels(listener, route, upstream, statusClass, protocol)));
+        counter.inc();
         (histograms[index] as (typeof histograms)[number]).observe(durationSeconds);
+        if (grpcStatus === undefined) return;
+        let calls = grpcCalls.get(grpcStatus);
+        if (calls === undefined) grpcCalls.set(grpcStatus, (calls = this.grpcCalls.labels(route, upstream, grpcStatusLabel(grpcStatus))));
+        calls.inc();
       },
     };
   }
@@ -281,4 +299,11 @@ export class Metrics {
   async exposition(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
+}
+
+const GRPC_NAMES = new Map<number, string>(Object.entries(GRPC_CODES).map(([name, code]) => [code, name]));
+
+/** A grpc-status as its canonical name; a code outside the table keeps its number (bounded: servers send 0-16). */
+function grpcStatusLabel(code: number): string {
+  return GRPC_NAMES.get(code) ?? (code < 100 ? String(code) : 'other');
 }

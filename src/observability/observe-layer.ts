@@ -35,12 +35,14 @@ export function observeLayer(routeName: string | null, deps: ObserveDeps): Layer
       const response = await next(exchange).catch((err: unknown) => rescue(exchange, routeName, deps, err));
       const { ledger } = exchange;
       if (!exchange.signal.aborted) ledger.status = response.status;
+      if (response.grpcStatus !== undefined) ledger.grpcStatus = response.grpcStatus;
       response.headers.push('x-outrider-attempts', String(ledger.tries));
       if (ledger.hedged) response.headers.push('x-outrider-hedged', '1');
       const recorder = recorderFor(exchange.request.listener);
       ledger.onFinish(() => {
         const durationMs = performance.now() - ledger.startedAt;
-        recorder.record(ledger.status, durationMs / 1000);
+        const { request } = exchange;
+        recorder.record(ledger.status, durationMs / 1000, request.grpc ? 'grpc' : request.client.protocol, request.grpc ? ledger.grpcStatus : undefined);
         if (ledger.tries > 0) firstTries.inc();
         deps.accessLog?.write(accessLogEntry(exchange, routeName, durationMs));
       });
@@ -76,5 +78,7 @@ function accessLogEntry(exchange: Exchange, routeName: string | null, durationMs
     breakerState: ledger.breakerState ?? null,
     errorCode: ledger.errorCode ?? null,
     clientIdentity: request.clientIdentity ?? null,
+    protocol: request.grpc ? 'grpc' : request.client.protocol,
+    grpcStatus: ledger.grpcStatus ?? null,
   };
 }

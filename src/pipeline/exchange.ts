@@ -27,6 +27,8 @@ export class AttemptLedger {
   /** The sidecar's own error code, when it answered instead of the upstream. */
   errorCode: ErrorCode | 'client-closed' | undefined;
   status = 0;
+  /** A gRPC call's grpc-status as answered (trailers-only headers or trailers); undefined until then. */
+  grpcStatus: number | undefined;
   readonly startedAt: number;
 
   #finishers: (() => void)[] | undefined;

@@ -5,9 +5,16 @@
  * hand. A larger body makes those policies step aside for that request, and it is streamed as
  * usual: what was already read is sent first, then the rest of the client's stream.
  */
-import { Readable } from 'node:stream';
-import type { Exchange, RequestBody } from './layer.js';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
+import type { Exchange, ProxyRequest, RequestBody } from './layer.js';
 import { Cancelled, type Signal } from './signal.js';
+
+/**
+ * A gRPC request body that stops arriving this long without ending is a stream (client or
+ * bidirectional streaming), not a unary call: waiting for its end could wait for ever (a bidi
+ * client waits for the server's first message). It is passed on as it comes, and not retried.
+ */
+export const GRPC_BODY_QUIET_MS = 20;
 
 /** Bodies found too large once, so the next one asking does not read again; `told` once a policy counted it. */
 const tooLarge = new WeakMap<object, { told: boolean }>();
@@ -40,7 +47,7 @@ export async function replayable(exchange: Exchange, limitBytes: number, onTooLa
     onTooLarge?.();
     return exchange;
   }
-  const read = await readUpTo(body, limitBytes, exchange.signal);
+  const read = await readUpTo(body, limitBytes, exchange.signal, exchange.request.grpc ? GRPC_BODY_QUIET_MS : 0);
   if (Buffer.isBuffer(read)) return withBody(exchange, read);
   tooLarge.set(read, told);
   onTooLarge?.();
@@ -52,11 +59,23 @@ function withBody(exchange: Exchange, body: Buffer | Readable): Exchange {
 }
 
 /** All of the stream as one Buffer, or, past the limit, a stream of what was read and the rest. */
-function readUpTo(stream: Readable, limitBytes: number, signal: Signal): Promise<Buffer | Readable> {
+function readUpTo(stream: Readable, limitBytes: number, signal: Signal, quietMs: number): Promise<Buffer | Readable> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
+    let quiet: NodeJS.Timeout | undefined;
+    const passOn = (): void => {
+      stream.pause();
+      cleanup();
+      resolve(concatStreams(chunks, stream));
+    };
+    const wait = (): void => {
+      if (quietMs <= 0) return;
+      clearTimeout(quiet);
+      quiet = setTimeout(passOn, quietMs);
+    };
     const cleanup = (): void => {
+      clearTimeout(quiet);
       stream.off('data', onData);
       stream.off('end', onEnd);
       stream.off('error', onError);
@@ -66,10 +85,8 @@ function readUpTo(stream: Readable, limitBytes: number, signal: Signal): Promise
     const onData = (chunk: Buffer): void => {
       chunks.push(chunk);
       total += chunk.length;
-      if (total <= limitBytes) return;
-      stream.pause();
-      cleanup();
-      resolve(Readable.from(concatStreams(chunks, stream), { objectMode: false }));
+      if (total <= limitBytes) return wait();
+      passOn();
     };
     const onEnd = (): void => {
       cleanup();
@@ -86,10 +103,33 @@ function readUpTo(stream: Readable, limitBytes: number, signal: Signal): Promise
     stream.on('error', onError);
     stream.on('aborted', onAborted);
     signal.onAbort(onError);
+    wait();
   });
 }
 
-async function* concatStreams(head: readonly Buffer[], rest: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  yield* head;
-  yield* rest;
+/**
+ * What was read, then the rest of the stream, as one stream. Piped, not async-iterated: an
+ * async iterator over node:http2's paused compatibility request stops after its first chunk
+ * (found with a bidi gRPC call), and pipeline carries errors and aborts on to the upstream.
+ */
+function concatStreams(head: readonly Buffer[], rest: Readable): Readable {
+  const joined = new PassThrough();
+  for (const chunk of head) joined.write(chunk);
+  pipeline(rest, joined, ignoreError);
+  return joined;
+}
+
+function ignoreError(): void {
+  // pipeline has destroyed `joined` with the error; whoever reads it (undici) sees it there.
+}
+
+/**
+ * May retry or hedge send this request again? Only with a listed method (the idempotent ones by
+ * default), never an upgrade. gRPC calls are all POST, so `methods` does not apply to them
+ * (traffic.md, gRPC): a route's retry and hedge cover its unary calls, and non-idempotent
+ * RPCs belong on a route without either.
+ */
+export function mayRepeat(request: ProxyRequest, methods: readonly string[]): boolean {
+  if (request.upgrade !== undefined) return false;
+  return request.grpc || methods.includes(request.method);
 }

@@ -10,7 +10,7 @@
  * SETTINGS and PING floods by the outstanding-frame limits, each ending the session with
  * GOAWAY ENHANCE_YOUR_CALM or a reset, never the process.
  */
-import { createServer, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { createServer, Http2ServerRequest, type Http2Server, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { ListenerLimits } from '../limits.js';
 
@@ -38,6 +38,20 @@ export const H2_LIMITS: H2Limits = Object.freeze({
   maxSessionRejectedStreams: 100,
 });
 
+/**
+ * node:http2's request, counting the body bytes it receives: the route's idleTimeout watches
+ * one stream's bytes, not its connection's (which its neighbours keep busy). A listener on the
+ * stream's own 'data' would race the request for the bytes; node lets the class be extended.
+ */
+export class H2Request extends Http2ServerRequest {
+  bytesReceived = 0;
+
+  override push(chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk !== null && chunk !== undefined) this.bytesReceived += (chunk as Buffer).length;
+    return super.push(chunk, encoding);
+  }
+}
+
 export type H2RequestHandler = (req: Http2ServerRequest, res: Http2ServerResponse) => void;
 
 export class H2Server {
@@ -59,6 +73,7 @@ export class H2Server {
         maxSessionMemory: h2.maxSessionMemoryMiB,
         maxSessionInvalidFrames: h2.maxSessionInvalidFrames,
         maxSessionRejectedStreams: h2.maxSessionRejectedStreams,
+        Http2ServerRequest: H2Request,
       },
       onRequest,
     );

@@ -20,7 +20,7 @@ import { stateKey } from '../../state/registry.js';
 import type { Clock } from '../../util/clock.js';
 import { withSignal } from '../../pipeline/layer.js';
 import type { Exchange, Handler, Layer, ProxyResponse } from '../../pipeline/layer.js';
-import { isReplayable, replayable } from '../../pipeline/replay.js';
+import { isReplayable, mayRepeat, replayable } from '../../pipeline/replay.js';
 import { Cancelled, CancelScope } from '../../pipeline/signal.js';
 import { TryBudget } from '../retry/budget.js';
 import { LatencyWindow } from './latency-window.js';
@@ -62,7 +62,7 @@ export function hedgeLayer(route: RoutePolicy, context: LayerContext<HedgeMetric
   return (next) =>
     async function hedge(original: Exchange): Promise<ProxyResponse> {
       // An upgrade is a handshake, then a tunnel: never sent twice.
-      if (!policy.methods.includes(original.request.method) || original.request.upgrade !== undefined) return next(original);
+      if (!mayRepeat(original.request, policy.methods)) return next(original);
       const exchange = await replayable(original, limitBytes, () => skipped.inc());
       if (!isReplayable(exchange.request.body)) return next(exchange);
       budget.recordRequest();

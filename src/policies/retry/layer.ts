@@ -21,7 +21,7 @@ import { OutriderError } from '../../errors.js';
 import type { LayerContext } from '../../pipeline/contract.js';
 import { stateKey } from '../../state/registry.js';
 import type { Exchange, Layer, ProxyResponse } from '../../pipeline/layer.js';
-import { isReplayable, replayable } from '../../pipeline/replay.js';
+import { isReplayable, mayRepeat, replayable } from '../../pipeline/replay.js';
 import type { Signal } from '../../pipeline/signal.js';
 import type { Clock } from '../../util/clock.js';
 import { TryBudget } from './budget.js';
@@ -53,7 +53,7 @@ export function retryLayer(route: RoutePolicy, context: LayerContext<RetryMetric
   return (next) =>
     async function retry(original: Exchange): Promise<ProxyResponse> {
       // An upgrade is a handshake, then a tunnel: never sent twice.
-      if (!policy.methods.includes(original.request.method) || original.request.upgrade !== undefined) return next(original);
+      if (!mayRepeat(original.request, policy.methods)) return next(original);
       const exchange = await replayable(original, limitBytes, () => skipped.inc());
       if (!isReplayable(exchange.request.body)) return next(exchange);
       budget.recordRequest();
