@@ -16,7 +16,7 @@ export function Strict<T extends TProperties>(properties: T, options: ObjectOpti
 }
 
 /** A string enum as `{ type: string, enum: [...] }`: one clear Ajv error instead of an anyOf of consts. */
-export function StringEnum<const T extends readonly string[]>(values: T, options: { description: string; default?: T[number] }) {
+export function StringEnum<const T extends readonly string[]>(values: T, options: { description: string; default?: T[number]; errorMessage?: string }) {
   return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], errorMessage: `must be one of ${listOf(values)}`, ...options });
 }
 

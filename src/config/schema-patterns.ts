@@ -99,12 +99,18 @@ export const CircuitBreaker = Strict(
     openFor: Type.Optional(PositiveDuration({ description: 'How long the breaker stays open before going half-open.', default: DEFAULTS.circuitBreaker.openFor })),
     halfOpenRequests: Type.Optional(Count(1, { description: 'Probes let through while half-open; all must succeed to close.', default: DEFAULTS.circuitBreaker.halfOpenRequests })),
     failOn: Type.Optional(
-      Type.Array(StringEnum([...BREAKER_FAILURES, ...GRPC_CONDITIONS], { description: 'A class of failure, or a gRPC status such as grpc:unavailable.' }), {
+      Type.Array(
+        StringEnum([...BREAKER_FAILURES, ...GRPC_CONDITIONS], {
+          description: 'A class of failure, or a gRPC status such as grpc:unavailable.',
+          errorMessage: `must be one of ${listOf(BREAKER_FAILURES)}, or a gRPC status such as grpc:unavailable`,
+        }),
+        {
         minItems: 1,
         uniqueItems: true,
         description: 'What counts as a failure.',
         default: [...DEFAULTS.circuitBreaker.failOn],
-      }),
+        },
+      ),
     ),
   },
   { description: 'One breaker per route and upstream: fail fast (503 circuit-open) while the upstream is failing.' },

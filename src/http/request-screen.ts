@@ -76,7 +76,8 @@ export function screen(req: ClientMessage, limits: ListenerLimits, listener: str
   if (url.length > limits.maxUriLength) {
     return new OutriderError('uri-too-long', `request target longer than ${limits.maxUriLength} characters`, { listener });
   }
-  // node's parsers speak 1.x and 2 only; HTTP/2 forbids Transfer-Encoding (nghttp2 refuses it).
+  // HTTP/0.9 (`GET /` alone) parses as version 0.9: refused. HTTP/2 comes from the HTTP/2 server only.
+  if (req.httpVersionMajor !== 1 && !h2) return new OutriderError('bad-request', `HTTP/${req.httpVersion} is not supported`, { listener });
   const headers = req.headers;
   const transferEncoding = headers['transfer-encoding'];
   if (transferEncoding !== undefined) {

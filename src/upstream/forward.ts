@@ -120,6 +120,10 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
       upgrade: request.upgrade ?? null,
       // The signal is ours to watch (see #onAbort).
       blocking: false,
+      // undici holds a non-idempotent request until the connection is otherwise idle, which on
+      // HTTP/2 would send every POST (every gRPC call) one at a time. Whether a request may be
+      // sent again is decided by retry and hedge, never by undici, which does not re-send.
+      idempotent: true,
     };
   }
 

@@ -37,8 +37,8 @@ routes:
 
   const metrics = await proxy.admin('/metrics');
   t.equal(metrics.status, 200);
-  t.match(metrics.body, /outrider_requests_total\{listener="outbound",route="items",upstream="app",status_class="2xx"\} 1/);
-  t.match(metrics.body, /outrider_requests_total\{listener="outbound",route="rest",upstream="app",status_class="2xx"\} 2/);
+  t.match(metrics.body, /outrider_requests_total\{listener="outbound",route="items",upstream="app",status_class="2xx",protocol="http1"\} 1/);
+  t.match(metrics.body, /outrider_requests_total\{listener="outbound",route="rest",upstream="app",status_class="2xx",protocol="http1"\} 2/);
   t.match(metrics.body, /outrider_request_duration_seconds_bucket\{le="[0-9.]+",route="rest",upstream="app",status_class="2xx"\}/);
   t.match(metrics.body, /outrider_process_resident_memory_bytes/);
 

@@ -62,7 +62,7 @@ t.test('a block written once with an anchor is reported once, where it is writte
   `}`;
   t.same(report(loadYaml(text, 'policy.yaml')), [
     'policy.yaml:9:5: defaults.retry: unknown key "perTryTimout" (did you mean "perTryTimeout"?)',
-    'policy.yaml:10:10: defaults.retry.on[0]: must be one of connect-failure, reset, timeout, 5xx or gateway-error, or an HTTP status code such as 503 (did you mean "5xx"?)',
+    'policy.yaml:10:10: defaults.retry.on[0]: must be one of connect-failure, reset, timeout, 5xx or gateway-error, a gRPC status such as grpc:unavailable, or an HTTP status code such as 503 (did you mean "5xx"?)',
   ]);
 });
 

@@ -32,10 +32,10 @@ const cases: KeyCase[] = [
   { path: ['listeners', 0, 'name'], valid: ['in-bound_1.x'], invalid: [['has space', `listeners[0].name: ${NAME}`], [undefined, 'listeners[0]: missing required key "name"']] },
   { path: ['listeners', 0, 'address'], valid: ['[::]:15001'], invalid: [[':15001', `listeners[0].address: ${ADDRESS}`], [undefined, 'listeners[0]: missing required key "address"']] },
   { path: ['upstreams'], valid: [], invalid: [[[], 'upstreams: must be a mapping (key: value)']] },
-  { path: ['listeners', 0, 'protocols'], valid: [['http1']], invalid: [[['http1', 'h2c'], 'listeners[0].protocols[1]: h2c is not implemented yet in this build (HTTP/2 lands with gRPC); use [http1]'], [['spdy'], 'listeners[0].protocols[0]: must be one of http1 or h2c']] },
+  { path: ['listeners', 0, 'protocols'], valid: [['http1'], ['http1', 'h2c'], ['h2c']], invalid: [[['spdy'], 'listeners[0].protocols[0]: must be one of http1 or h2c'], [[], 'listeners[0].protocols: must not be empty']] },
   { path: ['listeners', 0, 'unrouted'], valid: ['reject'], invalid: [['passthrough', 'listeners[0].unrouted: passthrough is not implemented yet in this build; use reject (the default)']] },
   { path: ['listeners', 0, 'connect'], valid: [{ allow: ['*:443', 'api.example.com:*', '10.0.0.1:8443'] }, { allow: [] }], invalid: [[{ allow: ['443'] }, 'listeners[0].connect.allow[0]: must be host:port, with * for any host or any port, such as *:443 or api.example.com:*']] },
-  { path: ['upstreams', 'catalog', 'protocol'], valid: ['http1'], invalid: [['h2', 'upstreams.catalog.protocol: h2 is not implemented yet in this build (HTTP/2 lands with gRPC); use http1 (the default)']] },
+  { path: ['upstreams', 'catalog', 'protocol'], valid: ['http1', 'h2c', 'auto'], invalid: [['h2', 'upstreams.catalog.endpoints[0]: h2 is HTTP/2 over TLS: use https:// endpoints, or protocol h2c for HTTP/2 without TLS'], ['spdy', 'upstreams.catalog.protocol: must be one of http1, h2c, h2 or auto']] },
   // ---- upstreams
   { path: ['upstreams', 'catalog', 'endpoints'], valid: [['http://catalog'], ['http://[::1]:8080'], ['http://10.0.0.1:8080/', 'http://10.0.0.2:8080'], ['https://10.0.0.1'], ['https://payments.internal:8443']], invalid: [
     [[], 'upstreams.catalog.endpoints: must not be empty'],
@@ -78,10 +78,10 @@ const cases: KeyCase[] = [
   // ---- retry
   { path: [...R, 'retry', 'attempts'], valid: [1, 5], invalid: [[0, 'routes[0].retry.attempts: must be >= 1'], ['3', 'routes[0].retry.attempts: must be a whole number']] },
   { path: [...R, 'retry', 'perTryTimeout'], valid: ['300ms', '0s'], invalid: [['fast', `routes[0].retry.perTryTimeout: ${DURATION}`]] },
-  { path: [...R, 'retry', 'on'], valid: [['5xx', 'gateway-error', 'connect-failure', 'reset', 'timeout', 429, 503]], invalid: [
-    [['5xy'], 'routes[0].retry.on[0]: must be one of connect-failure, reset, timeout, 5xx or gateway-error, or an HTTP status code such as 503 (did you mean "5xx"?)'],
-    [[99], 'routes[0].retry.on[0]: must be one of connect-failure, reset, timeout, 5xx or gateway-error, or an HTTP status code such as 503'],
-    [['503'], 'routes[0].retry.on[0]: must be one of connect-failure, reset, timeout, 5xx or gateway-error, or an HTTP status code such as 503 (write the status code without quotes: 503)'],
+  { path: [...R, 'retry', 'on'], valid: [['5xx', 'gateway-error', 'connect-failure', 'reset', 'timeout', 429, 503], ['grpc:unavailable', 'grpc:deadline-exceeded', 'grpc:resource-exhausted']], invalid: [
+    [['5xy'], 'routes[0].retry.on[0]: must be one of connect-failure, reset, timeout, 5xx or gateway-error, a gRPC status such as grpc:unavailable, or an HTTP status code such as 503 (did you mean "5xx"?)'],
+    [[99], 'routes[0].retry.on[0]: must be one of connect-failure, reset, timeout, 5xx or gateway-error, a gRPC status such as grpc:unavailable, or an HTTP status code such as 503'],
+    [['503'], 'routes[0].retry.on[0]: must be one of connect-failure, reset, timeout, 5xx or gateway-error, a gRPC status such as grpc:unavailable, or an HTTP status code such as 503 (write the status code without quotes: 503)'],
     [[], 'routes[0].retry.on: must not be empty'],
     [[503, 503], 'routes[0].retry.on: lists 503 more than once'],
   ] },
@@ -107,7 +107,7 @@ const cases: KeyCase[] = [
   { path: [...R, 'circuitBreaker', 'slowCall'], valid: ['1s', '0s'], invalid: [['slow', `routes[0].circuitBreaker.slowCall: ${DURATION}`]] },
   { path: [...R, 'circuitBreaker', 'openFor'], valid: ['5s'], invalid: [['0s', `routes[0].circuitBreaker.openFor: ${POSITIVE}`]] },
   { path: [...R, 'circuitBreaker', 'halfOpenRequests'], valid: [1, 3], invalid: [[0, 'routes[0].circuitBreaker.halfOpenRequests: must be >= 1']] },
-  { path: [...R, 'circuitBreaker', 'failOn'], valid: [['5xx'], ['5xx', 'connect-failure', 'reset', 'timeout']], invalid: [[['4xx'], 'routes[0].circuitBreaker.failOn[0]: must be one of 5xx, connect-failure, reset or timeout (did you mean "5xx"?)'], [[503], 'routes[0].circuitBreaker.failOn[0]: must be one of 5xx, connect-failure, reset or timeout']] },
+  { path: [...R, 'circuitBreaker', 'failOn'], valid: [['5xx'], ['5xx', 'connect-failure', 'reset', 'timeout'], ['grpc:unavailable', 'grpc:internal']], invalid: [[['4xx'], 'routes[0].circuitBreaker.failOn[0]: must be one of 5xx, connect-failure, reset or timeout, or a gRPC status such as grpc:unavailable (did you mean "5xx"?)'], [[503], 'routes[0].circuitBreaker.failOn[0]: must be one of 5xx, connect-failure, reset or timeout, or a gRPC status such as grpc:unavailable']] },
   // ---- bulkhead
   { path: [...R, 'bulkhead', 'maxConcurrent'], valid: [1, 64], invalid: [[0, 'routes[0].bulkhead.maxConcurrent: must be >= 1']] },
   { path: [...R, 'bulkhead', 'maxQueued'], valid: [0, 128], invalid: [[-1, 'routes[0].bulkhead.maxQueued: must be >= 0']] },

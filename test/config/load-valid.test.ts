@@ -33,8 +33,8 @@ t.test('the contract example loads (config/examples/contract-example.yaml)', asy
   t.equal(policy.replayBodyLimitBytes, 1_048_576);
   t.equal(policy.accessLog, 'stdout');
   t.same(policy.listeners, [
-    { name: 'outbound', address: { host: '127.0.0.1', port: 15001 }, connectAllow: [], tls: undefined },
-    { name: 'inbound', address: { host: '0.0.0.0', port: 15006 }, connectAllow: [], tls: undefined },
+    { name: 'outbound', address: { host: '127.0.0.1', port: 15001 }, connectAllow: [], tls: undefined, protocols: ['http1', 'h2c'], unrouted: 'reject' },
+    { name: 'inbound', address: { host: '0.0.0.0', port: 15006 }, connectAllow: [], tls: undefined, protocols: ['http1', 'h2c'], unrouted: 'reject' },
   ]);
   t.same(policy.upstreams.get('catalog'), {
     name: 'catalog',
@@ -47,6 +47,7 @@ t.test('the contract example loads (config/examples/contract-example.yaml)', asy
     connectTimeoutMs: 1000,
     idleTimeoutMs: 4000,
     maxResponseHeaderBytes: 65536,
+    protocol: 'http1',
     outlier: { consecutiveFailures: 5, ejectForMs: 30_000, maxEjectedRatio: 0.5 },
   });
   t.same(
@@ -133,6 +134,7 @@ t.test('built-in defaults fill every omitted key', async (t) => {
     connectTimeoutMs: 1000,
     idleTimeoutMs: 4000,
     maxResponseHeaderBytes: 65536,
+    protocol: 'http1',
     outlier: undefined,
   });
   t.same(policy.routes[0], {

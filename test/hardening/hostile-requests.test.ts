@@ -15,7 +15,8 @@ import { startUpstream } from '../helpers/upstream.js';
 const guard = guardProcess();
 
 const up = await startUpstream();
-const proxy = await startSidecar(simplePolicy(up.url));
+// HTTP/1.1 only: the corpus holds the HTTP/2 preface, which a listener with h2c (the default) serves as HTTP/2 (test/hardening/h2-attacks.test.ts).
+const proxy = await startSidecar(simplePolicy(up.url).replace('{ name: outbound, address: 127.0.0.1:0 }', '{ name: outbound, address: 127.0.0.1:0, protocols: [http1] }'));
 const port = proxy.sidecar.listenerPort('outbound');
 t.teardown(async () => {
   await proxy.close();

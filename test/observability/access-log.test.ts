@@ -58,7 +58,7 @@ t.test('accessLog: off writes no lines', async (t) => {
   });
   await send(proxy.url(), '/quiet');
   // The request is counted in the same step that would write its access-log line.
-  await until(async () => /outrider_requests_total\{listener="outbound",route="all",upstream="app",status_class="2xx"\} 1/.test((await proxy.admin('/metrics')).body), 'the request to be counted');
+  await until(async () => /outrider_requests_total\{listener="outbound",route="all",upstream="app",status_class="2xx",protocol="http1"\} 1/.test((await proxy.admin('/metrics')).body), 'the request to be counted');
   t.equal(proxy.accessLog.lines.length, 0, 'no line was written');
 });
 

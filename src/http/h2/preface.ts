@@ -28,11 +28,16 @@ export function sniffPreface(socket: Socket, timeoutMs: number, dispatch: (isH2:
     socket.unshift(seen);
     dispatch(isH2);
   };
+  // node:http servers allow half-open sockets, so a client that closes before saying anything
+  // would hold its connection (and its maxConnections slot) for ever: close it.
+  const onEnd = (): void => void socket.destroy();
   const stop = (): void => {
     clearTimeout(timer);
     socket.off('data', onData);
+    socket.off('end', onEnd);
     socket.off('close', stop);
   };
   socket.on('data', onData);
+  socket.once('end', onEnd);
   socket.once('close', stop);
 }

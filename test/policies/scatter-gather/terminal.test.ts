@@ -438,7 +438,7 @@ t.test('visibility: metrics per target, /status counts, access log', async (t) =
   t.match(metrics, /outrider_scatter_calls_total\{route="sg",target="b",outcome="upstream-status"\} 3/);
   t.match(metrics, /outrider_scatter_call_duration_seconds_count\{route="sg",target="a"\} 3/);
   t.match(metrics, /outrider_scatter_answers_total\{route="sg",result="partial"\} 3/);
-  t.match(metrics, /outrider_requests_total\{listener="outbound",route="sg",upstream="scatter-gather",status_class="2xx"\} 3/);
+  t.match(metrics, /outrider_requests_total\{listener="outbound",route="sg",upstream="scatter-gather",status_class="2xx",protocol="http1"\} 3/);
 
   const state = (await proxy.admin('/status')).json() as { routes: { layers: string[]; scatterGather: unknown }[] };
   const route = state.routes[0];
