@@ -1,6 +1,7 @@
 /**
  * What /status shows: readiness, the running policy, each listener, each route with its active
- * layers and their live state, each upstream's endpoints. Read-only.
+ * layers and their live state, each upstream's endpoints, HTTP/2 connections and streams
+ * both sides. Read-only.
  */
 import type { Listener } from '../http/listener.js';
 import type { Runtime } from '../sidecar/runtime.js';
@@ -15,6 +16,8 @@ export function statusView(runtime: Runtime, file: string, ready: boolean, liste
       address: `${l.policy.address.host}:${l.port()}`,
       inFlight: l.inFlight,
       tunnels: l.tunnels,
+      protocols: l.policy.protocols,
+      ...(l.h2Status() === undefined ? {} : { h2: l.h2Status() }),
       ...(l.tlsStatus() === undefined ? {} : { tls: l.tlsStatus() }),
     })),
     routes: runtime.routes.map((r) => ({
@@ -28,9 +31,13 @@ export function statusView(runtime: Runtime, file: string, ready: boolean, liste
     upstreams: [...runtime.upstreams.values()].map((u) => ({
       name: u.name,
       balance: u.policy.balance,
+      protocol: u.policy.protocol,
       endpoints: u.endpoints.map((e) => ({
         origin: e.origin,
         inFlight: e.inFlight,
+        // Open connections, and on HTTP/2 the streams they carry now (undici's pool counters).
+        connections: e.pool.stats.connected,
+        ...(u.policy.protocol === 'http1' ? {} : { streams: e.pool.stats.running }),
         available: e.available,
         ...(e.available ? {} : { ejectedForMs: Math.max(0, Math.round(e.ejectedUntil - systemClock.now())) }),
       })),

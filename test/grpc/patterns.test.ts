@@ -4,7 +4,7 @@
  */
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { echoClient, grpc, startGrpcServer, unaryCall } from '../helpers/grpc.js';
 import { startSidecar } from '../helpers/sidecar.js';
 
@@ -23,7 +23,7 @@ routes:
 ${routeExtra}`;
 }
 
-async function setUp(t: Tap.Test, upstreamUrl: string, routeExtra: string) {
+async function setUp(t: Test, upstreamUrl: string, routeExtra: string) {
   const sidecar = await startSidecar(policy(upstreamUrl, routeExtra));
   const client = echoClient(`127.0.0.1:${sidecar.sidecar.listenerPort('outbound')}`);
   t.teardown(async () => {

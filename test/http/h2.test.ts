@@ -12,7 +12,7 @@ import { connect, createSecureServer, createServer as createH2, type IncomingHtt
 import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { guardProcess } from '../helpers/guard.js';
 import { send } from '../helpers/http.js';
 import { startSidecar } from '../helpers/sidecar.js';
@@ -34,7 +34,7 @@ routes:
 `;
 }
 
-async function listen<S extends { listen(port: number, host: string): unknown; address(): unknown; close(): unknown }>(t: Tap.Test, server: S): Promise<number> {
+async function listen<S extends { listen(port: number, host: string): unknown; address(): unknown; close(): unknown }>(t: Test, server: S): Promise<number> {
   server.listen(0, '127.0.0.1');
   await once(server as never, 'listening');
   t.teardown(() => void server.close());
@@ -42,7 +42,7 @@ async function listen<S extends { listen(port: number, host: string): unknown; a
 }
 
 /** An HTTP/1.1 app that answers with its protocol and chunked trailers. */
-async function http1App(t: Tap.Test): Promise<number> {
+async function http1App(t: Test): Promise<number> {
   return listen(
     t,
     createHttp((req, res) => {
@@ -154,6 +154,45 @@ routes:
   t.match(refused.body, /did not agree to HTTP\/2 by ALPN/, 'the message says why');
   t.equal((await send(base, '/autoOn1')).body, 'HTTP/1.1', 'auto falls back to HTTP/1.1');
   t.equal((await send(base, '/autoOn2')).body, 'HTTP/2.0', 'auto takes h2 when offered');
+});
+
+
+t.test('/status shows HTTP/2 connections and streams on the listener and per upstream endpoint', async (t) => {
+  const held: (() => void)[] = [];
+  const arrived: (() => void)[] = [];
+  const app = await listen(
+    t,
+    createH2((req, res) => {
+      if (req.url === '/warm') return void res.end('warm');
+      held.push(() => res.end('released'));
+      arrived.shift()?.();
+    }),
+  );
+  const sidecar = await startSidecar(policy(`  app: { endpoints: [http://127.0.0.1:${app}], protocol: h2c }`));
+  t.teardown(() => sidecar.close());
+  const session = connect(sidecar.url());
+  t.teardown(() => session.close());
+  // A cold undici pool opens a connection per request that arrives while it connects; once
+  // one is up, requests share it.
+  const warm = session.request({ ':path': '/warm' });
+  warm.resume();
+  await once(warm, 'end');
+  const bothArrived = new Promise<void>((resolve) => arrived.push(() => undefined, resolve));
+  const streams = [session.request({ ':path': '/a' }), session.request({ ':path': '/b' })];
+  await bothArrived;
+  type Status = {
+    listeners: { h2?: { connections: number; streams: number } }[];
+    upstreams: { protocol: string; endpoints: { connections: number; streams?: number }[] }[];
+  };
+  const status = (await sidecar.admin('/status')).json() as Status;
+  t.same(status.listeners[0]?.h2, { connections: 1, streams: 2 }, 'one client connection carrying two streams');
+  t.equal(status.upstreams[0]?.protocol, 'h2c');
+  t.same(status.upstreams[0]?.endpoints[0], { ...status.upstreams[0]?.endpoints[0], connections: 1, streams: 2 }, 'both on one upstream connection');
+  for (const release of held) release();
+  for (const stream of streams) {
+    stream.resume();
+    await once(stream, 'end');
+  }
 });
 
 guard.check(t);
