@@ -223,7 +223,10 @@ function scatterFindings(path: PolicyPath, route: Record<string, unknown>, names
   const scatterPath = [...path, 'scatterGather'];
   const scatter = record(route.scatterGather);
   const targets = list(scatter.targets);
+  const contentType = record(record(record(route.match).headers))['content-type'];
+  const grpcOnly = typeof contentType === 'string' && /^application\/grpc(\+|;|$)/i.test(contentType);
   return [
+    ...(grpcOnly ? [finding([...path, 'match', 'headers', 'content-type'], 'a scatterGather route merges JSON answers and cannot honour gRPC calls: send them to a route with an upstream')] : []),
     ...SCATTER_EXCLUDED_KEYS.filter((key) => route[key] !== undefined).map((key) =>
       finding([...path, key], 'a scatterGather route takes no upstream, retry or hedge', { at: { path, key } }),
     ),

@@ -229,3 +229,15 @@ t.test('TLS files must be readable PEM, a certificate with its key', async (t) =
     'p.yaml:4:64: upstreams.secure.tls.cert: /etc/hostname is not a PEM file',
   ]);
 });
+
+t.test('a scatterGather route that matches only gRPC calls is refused where it says so', async (t) => {
+  const text = `${HEAD}${yaml`
+    routes:
+      - name: fan-out
+        match: { pathPrefix: /shop.Catalog/, headers: { content-type: application/grpc } }
+        scatterGather: { targets: [{ name: a, upstream: catalog }] }
+  `}`;
+  t.same(report(loadYaml(text, 'policy.yaml')), [
+    'policy.yaml:8:67: routes[0].match.headers.content-type: a scatterGather route merges JSON answers and cannot honour gRPC calls: send them to a route with an upstream',
+  ]);
+});

@@ -139,3 +139,54 @@ t.test('hedging a slow unary call: the hedge copy answers', async (t) => {
   t.equal(result.metadata?.get('x-outrider-hedged')[0], '1', 'the answer says it was hedged');
   t.equal(server.calls[1]?.metadata.get('grpc-previous-rpc-attempts')[0], '1', 'the hedge copy carries grpc-previous-rpc-attempts');
 });
+
+t.test('shadow copies unary gRPC calls; the client gets the primary answer', async (t) => {
+  const primary = await startGrpcServer({ unary: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => callback(null, Buffer.from('primary')) });
+  let copied: (request: Buffer) => void = () => undefined;
+  const copy = new Promise<Buffer>((resolve) => (copied = resolve));
+  const shadow = await startGrpcServer({
+    unary: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+      copied(call.request);
+      callback(null, Buffer.from('shadow'));
+    },
+  });
+  t.teardown(() => Promise.all([primary.close(), shadow.close()]));
+  const sidecar = await startSidecar(
+    policy(primary.url, `    shadow: { upstream: shadowed, percent: 100 }\n`).replace('upstreams:\n', `upstreams:\n  shadowed: { endpoints: [${shadow.url}], protocol: h2c }\n`),
+  );
+  const client = echoClient(`127.0.0.1:${sidecar.sidecar.listenerPort('outbound')}`);
+  t.teardown(async () => {
+    client.close();
+    await sidecar.close();
+  });
+  const result = await unaryCall(client, Buffer.from('copy me'));
+  t.equal(result.value?.toString(), 'primary', 'the client gets the primary answer');
+  t.equal(String(await copy), 'copy me', 'the shadow upstream got the same call');
+  t.equal(shadow.calls[0]?.metadata.get('x-outrider-shadow')[0], '1');
+});
+
+t.test('a scatter-gather route refuses a gRPC call with a gRPC status', async (t) => {
+  const server = await startGrpcServer({ unary: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => callback(null, Buffer.from('x')) });
+  t.teardown(() => server.close());
+  const sidecar = await startSidecar(`version: 1
+admin: { address: 127.0.0.1:0 }
+listeners:
+  - { name: outbound, address: 127.0.0.1:0 }
+upstreams:
+  app: { endpoints: [${server.url}], protocol: h2c }
+routes:
+  - name: fan
+    match: { pathPrefix: /test.Echo/ }
+    scatterGather: { targets: [ { name: a, upstream: app }, { name: b, upstream: app } ] }
+`);
+  const client = echoClient(`127.0.0.1:${sidecar.sidecar.listenerPort('outbound')}`);
+  t.teardown(async () => {
+    client.close();
+    await sidecar.close();
+  });
+  const result = await unaryCall(client, Buffer.from('x'));
+  t.equal(result.error?.code, grpc.status.INTERNAL, 'bad-request is INTERNAL (the contract table)');
+  t.equal(result.error?.metadata.get('x-outrider-error')[0], 'bad-request');
+  t.match(result.error?.details, /cannot answer a gRPC call/);
+  t.equal(server.calls.length, 0, 'no target was called');
+});

@@ -67,6 +67,8 @@ export function scatterGatherTerminal(route: RoutePolicy, context: LayerContext<
 
   return async function scatterGather(original: Exchange): Promise<ProxyResponse> {
     original.ledger.upstream = SCATTER_UPSTREAM;
+    // Its answer is JSON merged from several: nothing a gRPC client could decode (traffic.md, gRPC).
+    if (original.request.grpc) throw new OutriderError('bad-request', `route ${route.name} scatters and gathers JSON; it cannot answer a gRPC call`, { route: route.name });
     const exchange = await replayable(original, limitBytes, () => {});
     if (!isReplayable(exchange.request.body)) throw tooLarge(route.name, limitBytes);
     const calls = targets.flatMap((t) => t.plan());
