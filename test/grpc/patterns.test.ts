@@ -3,6 +3,7 @@
  * a breaker in front of a stopped server, the client's deadline, hedging a slow unary call.
  */
 import { once } from 'node:events';
+import { connect } from 'node:http2';
 import { createServer } from 'node:net';
 import t, { type Test } from 'tap';
 import { echoClient, grpc, startGrpcServer, unaryCall } from '../helpers/grpc.js';
@@ -189,4 +190,41 @@ routes:
   t.equal(result.error?.metadata.get('x-outrider-error')[0], 'bad-request');
   t.match(result.error?.details, /cannot answer a gRPC call/);
   t.equal(server.calls.length, 0, 'no target was called');
+});
+
+t.test('a failure after headers but before any message is still retried (the answer is held until it is known)', async (t) => {
+  let calls = 0;
+  const server = await startGrpcServer({
+    unary: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+      // Headers first, then the status in trailers: not a trailers-only answer.
+      call.sendMetadata(new grpc.Metadata());
+      if (++calls === 1) return callback({ code: grpc.status.UNAVAILABLE, details: 'after headers' });
+      callback(null, Buffer.from('second try'));
+    },
+  });
+  t.teardown(() => server.close());
+  const { client } = await setUp(t, server.url, `    retry: { attempts: 2, on: ["grpc:unavailable"], backoff: { base: 1ms, max: 2ms } }\n`);
+  const result = await unaryCall(client, Buffer.from('x'));
+  t.equal(result.error, undefined);
+  t.equal(result.value?.toString(), 'second try');
+  t.equal(calls, 2);
+});
+
+t.test('grpc-timeout from the client caps the route timeout: DEADLINE_EXCEEDED, trailers-only, from the sidecar', async (t) => {
+  const server = await startGrpcServer({ unary: () => undefined }); // never answers
+  t.teardown(() => server.close());
+  const { sidecar } = await setUp(t, server.url, `    timeout: 20s\n`);
+  // node's own HTTP/2 client, so no client-side deadline races the sidecar's.
+  const session = connect(sidecar.url());
+  t.teardown(() => session.close());
+  const frame = Buffer.from([0, 0, 0, 0, 1, 0x78]); // one uncompressed 1-byte message
+  const stream = session.request({ ':method': 'POST', ':path': '/test.Echo/Unary', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '200m' });
+  stream.end(frame);
+  const [headers, flags] = (await once(stream, 'response')) as [Record<string, string>, number];
+  t.equal(headers['grpc-status'], String(grpc.status.DEADLINE_EXCEEDED));
+  t.equal(headers['x-outrider-error'], 'timeout');
+  t.match(decodeURIComponent(headers['grpc-message'] ?? ''), /grpc-timeout of 200 ms/);
+  t.ok((flags & 0x1) !== 0, 'one HEADERS frame ending the stream (trailers-only)');
+  stream.resume();
+  await once(stream, 'close');
 });
