@@ -81,7 +81,11 @@ export class H2Pool {
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.all(
-      this.#sessions.map((s) => new Promise<void>((resolve) => (s.http2.closed ? resolve() : s.http2.close(() => resolve())))),
+      this.#sessions.map((s) => {
+        // node defers close() on a session still connecting until it connects, which may be never.
+        if (!s.connected) return void s.http2.destroy();
+        return new Promise<void>((resolve) => (s.http2.closed ? resolve() : s.http2.close(() => resolve())));
+      }),
     );
   }
 
@@ -124,7 +128,10 @@ export class H2Pool {
     });
     const session: Session = { http2, active: 0, connected: false, retired: false, idleTimer: undefined };
     this.#sessions.push(session);
-    const timer = setTimeout(() => http2.destroy(coded(`connect timeout after ${connectTimeoutMs} ms to ${this.#origin.host}`, 'UND_ERR_CONNECT_TIMEOUT')), connectTimeoutMs);
+    const timer = setTimeout(() => {
+      http2.destroy(coded(`connect timeout after ${connectTimeoutMs} ms to ${this.#origin.host}`, 'UND_ERR_CONNECT_TIMEOUT'));
+      this.#forget(session);
+    }, connectTimeoutMs);
     http2.once('connect', (_session, socket) => {
       clearTimeout(timer);
       const alpn = (socket as TLSSocket).alpnProtocol;
@@ -142,12 +149,18 @@ export class H2Pool {
       clearTimeout(timer);
       clearTimeout(session.idleTimer);
       session.retired = true;
-      this.#sessions.splice(this.#sessions.indexOf(session), 1);
+      this.#forget(session);
       // Whoever waited for room may find it in a new session now.
       const waiting = this.#waiting.splice(0);
       for (const retry of waiting) retry();
     });
     return session;
+  }
+
+  #forget(session: Session): void {
+    session.retired = true;
+    const index = this.#sessions.indexOf(session);
+    if (index !== -1) this.#sessions.splice(index, 1);
   }
 
   #retire(session: Session): void {
