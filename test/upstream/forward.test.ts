@@ -43,7 +43,7 @@ t.test('request and response headers: hop-by-hop stripped, forwarding headers ad
   const seen = upstream.requests[0]?.headers ?? {};
   t.equal(seen['x-custom'], undefined, 'a request header named in Connection is dropped');
   t.equal(seen['proxy-authorization'], undefined);
-  t.equal(seen.te, undefined);
+  t.equal(seen.te, 'trailers', 'TE: trailers is the one TE value passed on (HTTP/2 allows only it, gRPC needs it)');
   t.equal(seen['x-app'], 'kept');
   t.equal(seen['x-forwarded-for'], '10.1.1.1, 127.0.0.1', 'the client address is appended');
   t.equal(seen['x-forwarded-proto'], 'http');
