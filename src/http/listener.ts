@@ -27,9 +27,8 @@ import { answerUpgrade } from './upgrade.js';
 import { LISTENER_LIMITS, serverOptions, type ListenerLimits } from './limits.js';
 import { parseTarget, proxyRequest, screen } from './request-screen.js';
 import type { Http2ServerResponse } from 'node:http2';
-import type { TLSSocket } from 'node:tls';
 import { h2Channel, http1Channel } from './client-channel.js';
-import { sniffPreface } from './h2/preface.js';
+import { handOverHttp2 } from './h2/hand-over.js';
 import { isTrailersOnly, respondTrailersOnly } from './h2/trailers-only.js';
 import { H2_LIMITS, H2Server, type H2Request } from './h2/server.js';
 import type { ClientMessage } from '../pipeline/layer.js';
@@ -101,7 +100,10 @@ export class Listener {
       this.#watchTls(this.#tls);
     }
     this.#h2 = h2 ? new H2Server(limits, H2_LIMITS, onRequest) : undefined;
-    if (this.#h2 !== undefined) this.#handOverHttp2(this.#h2, http1);
+    if (this.#h2 !== undefined) {
+      const refusal = new OutriderError('bad-request', 'this listener speaks HTTP/2 only (protocols: [h2c])', { listener: this.name });
+      handOverHttp2(this.#server, this.#h2, { tls: this.#tls !== undefined, http1, sniffTimeoutMs: limits.headersTimeoutMs, refuseHttp1: (socket) => writeRefusal(socket, refusal) });
+    }
     // One more than allowed, so a request over the limit is seen (node silently drops the rest).
     this.#server.maxHeadersCount = limits.maxHeaders + 1;
     this.#server.maxConnections = limits.maxConnections;
@@ -119,34 +121,6 @@ export class Listener {
       });
     });
     this.#server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.#onUpgrade(req, socket, head));
-  }
-
-  /**
-   * Put the HTTP/2 server between accept and node:http: on a plain port the first bytes tell
-   * (the preface), on a TLS port ALPN does. HTTP/1.1 connections go on to node:http's own
-   * connection handler, so its limits and timeouts stay as they are.
-   */
-  #handOverHttp2(h2: H2Server, http1: boolean): void {
-    const tls = this.#tls !== undefined;
-    const event = tls ? 'secureConnection' : 'connection';
-    const http1Handlers = this.#server.listeners(event) as ((socket: Socket) => void)[];
-    this.#server.removeAllListeners(event);
-    const toHttp1 = (socket: Socket): void => {
-      for (const handler of http1Handlers) handler.call(this.#server, socket);
-    };
-    if (tls) {
-      this.#server.on(event, (socket: TLSSocket) => (socket.alpnProtocol === 'h2' ? h2.accept(socket) : toHttp1(socket)));
-      return;
-    }
-    this.#server.on(event, (socket: Socket) => {
-      adoptSocket(socket);
-      sniffPreface(socket, this.#limits.headersTimeoutMs, (isH2) => {
-        if (isH2) return h2.accept(socket);
-        if (!http1) return writeRefusal(socket, new OutriderError('bad-request', 'this listener speaks HTTP/2 only (protocols: [h2c])', { listener: this.name }));
-        toHttp1(socket);
-        socket.resume();
-      });
-    });
   }
 
   get policy(): ListenerPolicy {
