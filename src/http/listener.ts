@@ -294,7 +294,7 @@ export class Listener {
     const onClose = (): void => {
       if (ended) return;
       ended = true;
-      if (!res.writableFinished) {
+      if (!finishedWhole(res)) {
         ledger.status = 499;
         ledger.errorCode ??= 'client-closed';
         client.abort(new Cancelled(CLIENT_GONE));
@@ -361,6 +361,16 @@ export class Listener {
       for (const resolve of waiters) resolve();
     }
   }
+}
+
+/**
+ * The response went out whole before it closed. node:http2 ends a stream's writable side when
+ * the client resets it, so writableFinished is true then too; only `aborted` tells a reset
+ * before our end from a normal close. (Without it a client's RST_STREAM cancelled nothing: the
+ * upstream request ran on and was logged 200, and each stream of a rapid-reset flood went upstream.)
+ */
+function finishedWhole(res: ClientResponse): boolean {
+  return 'stream' in res ? !res.stream.aborted && res.writableFinished : res.writableFinished;
 }
 
 function isGone(res: ClientResponse): boolean {

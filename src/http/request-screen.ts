@@ -72,6 +72,12 @@ export function screen(req: ClientMessage, limits: ListenerLimits, listener: str
   if (req.rawHeaders.length > (limits.maxHeaders + (h2 ? H2_PSEUDO_PAIRS : 0)) * 2) {
     return new OutriderError('headers-too-large', `more than ${limits.maxHeaders} header fields`, { listener });
   }
+  // HTTP/1.1's header bytes are bounded by llhttp. HTTP/2's are by SETTINGS_MAX_HEADER_LIST_SIZE,
+  // which nghttp2 applies only once the client acknowledges our SETTINGS: one that never does
+  // got 144 KB of fields through to the upstream (test/hardening/h2-attacks.test.ts).
+  if (h2 && fieldBytes(req.rawHeaders) > limits.maxHeaderBytes) {
+    return new OutriderError('headers-too-large', `header fields larger than ${limits.maxHeaderBytes} bytes`, { listener });
+  }
   const url = req.url ?? '';
   if (url.length > limits.maxUriLength) {
     return new OutriderError('uri-too-long', `request target longer than ${limits.maxUriLength} characters`, { listener });
@@ -101,6 +107,12 @@ export function screen(req: ClientMessage, limits: ListenerLimits, listener: str
 }
 
 const CHUNKED = /^chunked$/i;
+
+function fieldBytes(raw: readonly string[]): number {
+  let bytes = 0;
+  for (const part of raw) bytes += part.length;
+  return bytes;
+}
 
 export function proxyRequest(
   req: ClientMessage,

@@ -10,9 +10,11 @@
  * - `{ cmd: 'peak' }`: stop sampling and answer the baseline and the peaks;
  * - `{ cmd: 'close' }`: shut the sidecar down and exit.
  *
- * The sampling measures; it never decides when anything happens.
+ * The sampling measures; it never decides when anything happens. Arguments: the policy file,
+ * then (optionally) listener limits to override, as JSON.
  */
 import { pino } from 'pino';
+import type { ListenerLimits } from '../../src/http/limits.js';
 import { Sidecar } from '../../src/sidecar.js';
 
 export interface MemorySample {
@@ -48,6 +50,7 @@ const sidecar = await Sidecar.start({
   watch: false,
   logger: pino({ base: undefined }, quiet),
   accessLogger: pino({ base: undefined }, quiet),
+  listenerLimits: JSON.parse(process.argv[3] ?? '{}') as Partial<ListenerLimits>,
 });
 
 let baseline: MemorySample = sample(gc);

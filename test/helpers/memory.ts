@@ -6,6 +6,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { ListenerLimits } from '../../src/http/limits.js';
 import type { ChildReply, MemorySample } from './memory-child.js';
 import { writePolicy } from './sidecar.js';
 
@@ -21,12 +22,14 @@ export interface Growth {
 
 export interface MemorySidecar {
   readonly url: string;
+  /** The child's admin server, for /status. */
+  readonly adminUrl: string;
   measure(work: () => Promise<void>): Promise<Growth>;
   close(): Promise<void>;
 }
 
-export async function memorySidecar(yaml: string): Promise<MemorySidecar> {
-  const child: ChildProcess = fork(CHILD, [writePolicy(yaml)], {
+export async function memorySidecar(yaml: string, options: { listenerLimits?: Partial<ListenerLimits> } = {}): Promise<MemorySidecar> {
+  const child: ChildProcess = fork(CHILD, [writePolicy(yaml), JSON.stringify(options.listenerLimits ?? {})], {
     // The test's own loaders (tap's TypeScript loader and coverage), so the child compiles src/
     // exactly as the tests do: coverage from a differently compiled copy would not merge.
     execArgv: [...process.execArgv, '--expose-gc'],
@@ -51,6 +54,7 @@ export async function memorySidecar(yaml: string): Promise<MemorySidecar> {
   const ready = await next('ready');
   return {
     url: `http://127.0.0.1:${ready.port}`,
+    adminUrl: `http://127.0.0.1:${ready.admin}`,
     async measure(work) {
       const answer = next('baseline');
       child.send({ cmd: 'baseline' });

@@ -102,7 +102,7 @@ export const resetMidBody: Behaviour = (_req, res) => {
   setTimeout(() => res.socket?.destroy(), 20);
 };
 
-export async function startUpstream(behaviour: Behaviour = echo): Promise<TestUpstream> {
+export async function startUpstream(behaviour: Behaviour = echo, options: { maxHeaderSize?: number } = {}): Promise<TestUpstream> {
   let current = behaviour;
   const requests: RecordedRequest[] = [];
   const arrivals: Arrival[] = [];
@@ -118,7 +118,7 @@ export async function startUpstream(behaviour: Behaviour = echo): Promise<TestUp
     },
     close: async () => {},
   };
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer(options, (req, res) => {
     upstream.arrived += 1;
     const arrival: Arrival = { method: req.method ?? '', url: req.url ?? '', aborted: false, closed: false, bodyEnded: false };
     arrivals.push(arrival);
