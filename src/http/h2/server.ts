@@ -4,11 +4,17 @@
  * one), and its compatibility API gives requests and responses shaped like node:http's, so the
  * pipeline does not depend on the client's protocol version.
  *
- * The limits below are where the HTTP/2-specific attacks stop (docs/security.md, "HTTP/2"):
- * rapid reset (CVE-2023-44487) by node's reset-rate guard and the concurrent-stream cap,
- * CONTINUATION floods (CVE-2024-27983) by the header-list size and nghttp2's own cap,
- * SETTINGS and PING floods by the outstanding-frame limits, each ending the session with
- * GOAWAY ENHANCE_YOUR_CALM or a reset, never the process.
+ * Where the HTTP/2-specific attacks stop (docs/security.md, "HTTP/2"; each has a test in
+ * test/hardening/h2-attacks.test.ts, with what node 20.20 and its nghttp2 1.61 did):
+ * - rapid reset (CVE-2023-44487): nghttp2's own reset limit (a burst of 1000, then 33/s) ends
+ *   the session with GOAWAY; node 20 cannot tune it (streamResetBurst came in later node). The
+ *   listener aborts each reset stream's exchange, so none of them reaches the upstream.
+ * - CONTINUATION floods (CVE-2024-27983): nghttp2 allows 8 CONTINUATION frames per block.
+ * - SETTINGS and PING floods: nghttp2 destroys a session with 1000 unsent acknowledgements.
+ * - too many streams: maxConcurrentStreams below (extra streams get REFUSED_STREAM); too many
+ *   SETTINGS entries: maxSettings; header lists: maxHeaderListSize here, and the request screen
+ *   for a client that never acknowledges our SETTINGS (nghttp2 applies the size only after).
+ * After nghttp2's own GOAWAY node stops reading; the idle timeout below closes the socket.
  */
 import { createServer, Http2ServerRequest, type Http2Server, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
@@ -17,7 +23,7 @@ import type { ListenerLimits } from '../limits.js';
 export interface H2Limits {
   /** SETTINGS_MAX_CONCURRENT_STREAMS we advertise; more open streams are refused (RST_STREAM REFUSED_STREAM). */
   readonly maxConcurrentStreams: number;
-  /** Unanswered PINGs a client may have outstanding before the session is closed. */
+  /** Unanswered PINGs of our own outstanding (node's option; client floods are nghttp2's to stop). */
   readonly maxOutstandingPings: number;
   /** SETTINGS entries per frame. */
   readonly maxSettings: number;
