@@ -26,7 +26,7 @@ import type { Tunnel, TunnelBytes } from './tunnel.js';
 import { answerUpgrade } from './upgrade.js';
 import { LISTENER_LIMITS, serverOptions, type ListenerLimits } from './limits.js';
 import { parseTarget, proxyRequest, screen } from './request-screen.js';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Http2ServerResponse } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { h2Channel, http1Channel } from './client-channel.js';
 import { sniffPreface } from './h2/preface.js';

@@ -27,7 +27,6 @@ const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 
 /** The protocol label: the client's HTTP version, or `grpc` for a gRPC call on either. */
 export type RequestProtocol = 'http1' | 'h2' | 'grpc';
 
-const PROTOCOLS: readonly RequestProtocol[] = ['http1', 'h2', 'grpc'];
 
 export interface RequestRecorder {
   /** `grpcStatus` for a gRPC call whose status is known. */

@@ -4,18 +4,17 @@
  * a reload that leaves an upstream unchanged keeps its warm connections.
  */
 import { readFileSync } from 'node:fs';
-import type { Pool as UndiciPool } from 'undici';
 import type { EndpointUrl, UpstreamPolicy } from '../config/types.js';
 import type { TryOutcome } from '../pipeline/outcome.js';
 import { systemClock, type Clock } from '../util/clock.js';
-import { Pool, poolOptions } from './pool-options.js';
+import { endpointPool, type EndpointPool } from './endpoint-pool.js';
 import { createBalancer, type Balancer } from './balancer.js';
 import { OutlierDetector, type OutlierTracked } from './outlier.js';
 import { DNS_REFRESH_MS, needsResolution, resolveEndpoint } from './resolve.js';
 
 export class Endpoint implements OutlierTracked {
   readonly origin: string;
-  readonly pool: UndiciPool;
+  readonly pool: EndpointPool;
   inFlight = 0;
   /** False while ejected as an outlier. */
   available = true;
@@ -26,7 +25,7 @@ export class Endpoint implements OutlierTracked {
   constructor(url: EndpointUrl, policy: UpstreamPolicy) {
     this.origin = url.origin;
     const tls = url.origin.startsWith('https:') ? tlsOptions(policy.tls, url.tlsName) : {};
-    this.pool = new Pool(url.origin, poolOptions(policy, { timeout: policy.connectTimeoutMs, ...tls }));
+    this.pool = endpointPool(url.origin, policy, { timeout: policy.connectTimeoutMs, ...tls });
   }
 }
 

@@ -10,7 +10,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import t, { type Test } from 'tap';
-import { request } from 'undici';
+import { request, type Pool } from 'undici';
 import { loadPolicyText } from '../../src/config/load.js';
 import type { EndpointUrl } from '../../src/config/types.js';
 import { resolveEndpoint } from '../../src/upstream/resolve.js';
@@ -88,7 +88,7 @@ async function twoPods(t: Test): Promise<{ port: number; one: Pod; two: Pod }> {
 /** Send one request through an endpoint's own pool; returns which pod answered. */
 async function through(endpoint: Endpoint | undefined): Promise<string> {
   if (endpoint === undefined) throw new Error('no endpoint picked');
-  const res = await request(`${endpoint.origin}/`, { dispatcher: endpoint.pool });
+  const res = await request(`${endpoint.origin}/`, { dispatcher: endpoint.pool as Pool });
   return res.body.text();
 }
 
@@ -132,7 +132,7 @@ routes: [ { name: all, match: { pathPrefix: / }, upstream: app } ]
   t.equal(await through(upstream.pick([])), '127.0.0.2', 'new requests reach the new address');
   await until(() => one.closedConnections >= 1, "the dropped address's connection to be closed");
   t.pass("the dropped address's pool was closed (its keep-alive connection ended)");
-  t.ok(first?.pool.closed, 'its pool is closed');
+  t.ok((first?.pool as Pool | undefined)?.closed, 'its pool is closed');
 
   // Both pods: the kept address keeps its endpoint object (pool, in-flight count, outlier state).
   const kept = upstream.endpoints[0];

@@ -90,10 +90,15 @@ class ExchangeTimers implements IdleWatched {
     const { request, ledger } = this.#exchange;
     const bodyDue = request.body !== null && !request.incoming.complete;
     const message = `route ${this.#policy.name}: no bytes either way for ${this.#policy.idleTimeoutMs} ms (idleTimeout)`;
+    // Once the answer has begun (observe set its status), the client may sit on buffered bytes
+    // of an upstream that is already done: cut its connection (HTTP/2: reset its stream with
+    // CANCEL). First, so the client learns it was a cancel, not the broken-body INTERNAL_ERROR
+    // the abort below makes the sink send.
+    if (ledger.status !== 0) {
+      ledger.errorCode ??= bodyDue ? 'request-timeout' : 'timeout';
+      request.client.reset();
+    }
     this.scope.abort(new OutriderError(bodyDue ? 'request-timeout' : 'timeout', message, this.#errorContext()));
-    // Once the answer has begun (observe set its status), the abort above may find the
-    // upstream already done while the client sits on buffered bytes: cut the connection.
-    if (ledger.status !== 0) request.client.reset();
   }
 
   readonly #armDeadline = (): void => {

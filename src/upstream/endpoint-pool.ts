@@ -1,17 +1,18 @@
 /**
- * How each endpoint's undici Pool is made for the upstream's `protocol` (traffic.md, Upstreams):
+ * The connection pool of one endpoint, for the upstream's `protocol` (traffic.md, Upstreams):
  *
- * - `http1`: one request per connection at a time (no pipelining), `connections` of them.
- * - `h2c`: HTTP/2 without TLS, prior knowledge: every connection carries up to
- *   H2_STREAMS_PER_CONNECTION streams (fewer if the upstream's SETTINGS say so).
- * - `h2`: HTTP/2 over TLS; the upstream must pick `h2` by ALPN, else the try fails
- *   `upstream-unreachable` saying so (better than silently speaking HTTP/1.1 to a gRPC server).
- * - `auto`: ALPN decides per connection: multiplexed when it agrees on h2, one request at a
- *   time when it answers http/1.1. Plain http:// endpoints have no ALPN: HTTP/1.1.
+ * - `http1`: undici's Pool, one request per connection at a time (no pipelining), `connections` of them.
+ * - `h2c`, `h2`: H2Pool (h2-pool.ts) on node:http2: every connection carries up to
+ *   H2_STREAMS_PER_CONNECTION streams, streaming bodies included. `h2` is over TLS and the
+ *   upstream must pick `h2` by ALPN, else the try fails `upstream-unreachable` saying so.
+ * - `auto`: undici's Pool, ALPN deciding per connection: multiplexed when it agrees on h2, one
+ *   request at a time when it answers http/1.1 (undici holds a streaming body until its
+ *   connection is otherwise idle: streaming gRPC calls want `h2`). Plain http:// is HTTP/1.1.
  */
 import { createRequire } from 'node:module';
 import type { TLSSocket } from 'node:tls';
-import type { buildConnector as BuildConnector, Client as UndiciClient, Pool as UndiciPool } from 'undici';
+import type { buildConnector as BuildConnector, Client as UndiciClient, Dispatcher, Pool as UndiciPool } from 'undici';
+import { H2Pool } from './h2-pool.js';
 import type { UpstreamPolicy } from '../config/types.js';
 
 /**
@@ -19,7 +20,7 @@ import type { UpstreamPolicy } from '../config/types.js';
  * caches, about 100 ms and 24 MB at start-up for nothing we use (bench/RESULTS.md, start-up).
  */
 const require = createRequire(import.meta.url);
-export const Pool = require('undici/lib/dispatcher/pool.js') as typeof UndiciPool;
+const Pool = require('undici/lib/dispatcher/pool.js') as typeof UndiciPool;
 const Client = require('undici/lib/dispatcher/client.js') as typeof UndiciClient;
 const buildConnector = require('undici/lib/core/connect.js') as typeof BuildConnector;
 
@@ -28,7 +29,29 @@ export const H2_STREAMS_PER_CONNECTION = 100;
 
 type ConnectOptions = Record<string, unknown> & { timeout: number };
 
-export function poolOptions(policy: UpstreamPolicy, connect: ConnectOptions): UndiciPool.Options {
+/** What the forward step needs of a pool; undici's Pool and H2Pool both are one. */
+export interface EndpointPool {
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
+  close(): Promise<void>;
+  readonly stats: { readonly connected: number; readonly running: number };
+}
+
+export function endpointPool(origin: string, policy: UpstreamPolicy, connect: ConnectOptions): EndpointPool {
+  if (policy.protocol === 'h2c' || policy.protocol === 'h2') {
+    const { timeout, ...tls } = connect;
+    return new H2Pool(origin, {
+      connections: policy.connections,
+      streamsPerConnection: H2_STREAMS_PER_CONNECTION,
+      connectTimeoutMs: timeout,
+      idleTimeoutMs: policy.idleTimeoutMs,
+      maxHeaderListBytes: policy.maxResponseHeaderBytes,
+      tls: policy.protocol === 'h2' ? tls : undefined,
+    });
+  }
+  return new Pool(origin, poolOptions(policy, connect));
+}
+
+function poolOptions(policy: UpstreamPolicy, connect: ConnectOptions): UndiciPool.Options {
   const common: UndiciPool.Options = {
     connections: policy.connections,
     // Deadlines are the route's (timeout, perTryTimeout); undici's own would race them.
@@ -42,15 +65,8 @@ export function poolOptions(policy: UpstreamPolicy, connect: ConnectOptions): Un
     maxHeaderSize: policy.maxResponseHeaderBytes,
   };
   switch (policy.protocol) {
-    case 'http1':
-      return { ...common, connect, pipelining: 1 };
-    case 'h2c':
-      // undici's types lag its options: useH2c is read by its connector (lib/core/connect.js).
-      return { ...common, connect: { ...connect, useH2c: true } as ConnectOptions, allowH2: true, pipelining: H2_STREAMS_PER_CONNECTION };
-    case 'h2':
     case 'auto': {
       const connector = buildConnector({ ...connect, allowH2: true });
-      const requireH2 = policy.protocol === 'h2';
       return {
         ...common,
         allowH2: true,
@@ -62,10 +78,6 @@ export function poolOptions(policy: UpstreamPolicy, connect: ConnectOptions): Un
               connector(opts, (err, socket) => {
                 if (err !== null) return callback(err, null);
                 const alpn = (socket as TLSSocket).alpnProtocol;
-                if (requireH2 && alpn !== 'h2') {
-                  socket.destroy();
-                  return callback(notH2(origin, alpn), null);
-                }
                 client.pipelining = alpn === 'h2' ? H2_STREAMS_PER_CONNECTION : 1;
                 return callback(null, socket);
               }),
@@ -74,11 +86,7 @@ export function poolOptions(policy: UpstreamPolicy, connect: ConnectOptions): Un
         },
       };
     }
+    default:
+      return { ...common, connect, pipelining: 1 };
   }
-}
-
-function notH2(origin: string | URL, alpn: string | false | null | undefined): Error {
-  const error = new Error(`${String(origin)} did not agree to HTTP/2 by ALPN (it chose ${alpn === false || alpn == null ? 'none' : alpn}); protocol h2 requires it, auto allows HTTP/1.1`);
-  // Classified like a refused connection: no request reached the upstream.
-  return Object.assign(error, { code: 'ERR_ALPN_NOT_H2' });
 }
