@@ -61,7 +61,7 @@ const Listener = Strict(
           key: FilePath('PEM file of its private key.'),
           clientCa: Type.Optional(FilePath('PEM file of the authorities client certificates must chain to; when set, a client certificate is required.')),
         },
-        { description: 'Terminate TLS on this listener (ALPN http/1.1).' },
+        { description: 'Terminate TLS on this listener (ALPN h2 and http/1.1, as protocols allows).' },
       ),
     ),
     connect: Type.Optional(

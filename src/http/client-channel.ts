@@ -28,6 +28,10 @@ class Http1Channel implements ClientChannel {
   reset(): void {
     this.#socket.destroy();
   }
+
+  break(): void {
+    this.#socket.destroy();
+  }
 }
 
 class H2Channel implements ClientChannel {
@@ -48,8 +52,17 @@ class H2Channel implements ClientChannel {
   }
 
   reset(): void {
+    this.#close(constants.NGHTTP2_CANCEL);
+  }
+
+  break(): void {
+    // gRPC clients read INTERNAL_ERROR as INTERNAL: the answer is incomplete, not cancelled.
+    this.#close(constants.NGHTTP2_INTERNAL_ERROR);
+  }
+
+  #close(code: number): void {
     const stream = this.#request.stream;
-    if (!stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);
+    if (!stream.destroyed) stream.close(code);
   }
 }
 

@@ -10,7 +10,6 @@ export interface ResponseWriter {
   once(event: 'drain', listener: () => void): unknown;
   addTrailers(trailers: Record<string, string>): void;
   end(): unknown;
-  destroy(): unknown;
 }
 
 /**
@@ -56,8 +55,8 @@ export class ClientSink implements BodySink {
   }
 
   fail(): void {
-    // Headers are out; the only honest signal left is to cut the connection.
-    this.#res.destroy();
+    // Headers are out; the only honest signal left is to cut the connection (HTTP/2: the stream).
+    this.#client.break();
   }
 
   readonly #onDrain = (): void => {

@@ -138,7 +138,7 @@ export class Listener {
     if ((had === undefined) !== (wants === undefined) || (had?.clientCaFile === undefined) !== (wants?.clientCaFile === undefined)) {
       return `listener ${this.name}: switching TLS or client certificates on or off needs a new address or a restart`;
     }
-    if (this.#policy.protocols.join() !== policy.protocols.join()) {
+    if ([...this.#policy.protocols].sort().join() !== [...policy.protocols].sort().join()) {
       return `listener ${this.name}: changing protocols needs a new address or a restart`;
     }
     if (wants === undefined || JSON.stringify(had) === JSON.stringify(wants)) return undefined;

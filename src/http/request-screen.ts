@@ -57,9 +57,6 @@ function authorityOf(req: ClientMessage): string {
   return (req.httpVersionMajor === 2 ? (req.headers[':authority'] as string | undefined) : undefined) ?? req.headers.host ?? '';
 }
 
-/** Pseudo-header pairs an HTTP/2 request carries besides its fields (:method, :scheme, :authority, :path, :protocol). */
-const H2_PSEUDO_PAIRS = 5;
-
 const NO_HEADERS: readonly string[] = Object.freeze([]);
 
 /**
@@ -69,13 +66,14 @@ const NO_HEADERS: readonly string[] = Object.freeze([]);
  */
 export function screen(req: ClientMessage, limits: ListenerLimits, listener: string): OutriderError | undefined {
   const h2 = req.httpVersionMajor === 2;
-  if (req.rawHeaders.length > (limits.maxHeaders + (h2 ? H2_PSEUDO_PAIRS : 0)) * 2) {
+  const h2Fields = h2 ? measureFields(req.rawHeaders) : undefined;
+  if ((h2Fields?.count ?? req.rawHeaders.length / 2) > limits.maxHeaders) {
     return new OutriderError('headers-too-large', `more than ${limits.maxHeaders} header fields`, { listener });
   }
   // HTTP/1.1's header bytes are bounded by llhttp. HTTP/2's are by SETTINGS_MAX_HEADER_LIST_SIZE,
   // which nghttp2 applies only once the client acknowledges our SETTINGS: one that never does
   // got 144 KB of fields through to the upstream (test/hardening/h2-attacks.test.ts).
-  if (h2 && fieldBytes(req.rawHeaders) > limits.maxHeaderBytes) {
+  if (h2Fields !== undefined && h2Fields.bytes > limits.maxHeaderBytes) {
     return new OutriderError('headers-too-large', `header fields larger than ${limits.maxHeaderBytes} bytes`, { listener });
   }
   const url = req.url ?? '';
@@ -108,10 +106,16 @@ export function screen(req: ClientMessage, limits: ListenerLimits, listener: str
 
 const CHUNKED = /^chunked$/i;
 
-function fieldBytes(raw: readonly string[]): number {
+/** An HTTP/2 request's fields: how many (pseudo-headers are the request line, not fields) and their bytes. */
+function measureFields(raw: readonly string[]): { count: number; bytes: number } {
+  let count = 0;
   let bytes = 0;
-  for (const part of raw) bytes += part.length;
-  return bytes;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    bytes += name.length + (raw[i + 1] as string).length;
+    if (name.charCodeAt(0) !== 0x3a) count++;
+  }
+  return { count, bytes };
 }
 
 export function proxyRequest(

@@ -27,8 +27,10 @@ export interface ClientChannel {
   bytesMoved(): number;
   /** Response bytes just written (HTTP/2 streams count their own). */
   wrote(bytes: number): void;
-  /** Cut the exchange once its answer has begun: close the connection, or reset the stream. */
+  /** Cut the exchange once its answer has begun: close the connection, or reset the stream (CANCEL). */
   reset(): void;
+  /** The answer broke mid-body (the upstream failed): close the connection, or reset the stream (INTERNAL_ERROR). */
+  break(): void;
 }
 
 /** A request body: none, the client's stream (read once), or bytes kept for replay. */

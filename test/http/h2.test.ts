@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttp } from 'node:http';
-import { connect, createSecureServer, createServer as createH2, type IncomingHttpHeaders } from 'node:http2';
+import { connect, constants, createSecureServer, createServer as createH2, type IncomingHttpHeaders } from 'node:http2';
 import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
@@ -193,6 +193,38 @@ t.test('/status shows HTTP/2 connections and streams on the listener and per ups
     stream.resume();
     await once(stream, 'end');
   }
+});
+
+
+t.test('an HTTP/2 answer cut midway: an upstream failure resets the stream INTERNAL_ERROR, the route timeout CANCEL', async (t) => {
+  const app = await listen(
+    t,
+    createHttp((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('part of it');
+      // /broken: the upstream dies mid-body; /slow: it stalls until the route timeout.
+      if (req.url === '/broken') setImmediate(() => res.socket?.destroy());
+    }),
+  );
+  const sidecar = await startSidecar(policy(`  app: { endpoints: [http://127.0.0.1:${app}] }`).replace('upstream: app }', 'upstream: app, timeout: 300ms }'));
+  t.teardown(() => sidecar.close());
+  const session = connect(sidecar.url());
+  t.teardown(() => session.close());
+  for (const [path, code, logged] of [
+    ['/broken', constants.NGHTTP2_INTERNAL_ERROR, 'client-closed'],
+    ['/slow', constants.NGHTTP2_CANCEL, 'timeout'],
+  ] as const) {
+    const stream = session.request({ ':path': path });
+    stream.on('error', () => undefined);
+    let body = '';
+    stream.on('data', (c: Buffer) => (body += String(c)));
+    await new Promise((resolve) => stream.once('close', resolve)); // events.once would reject on the reset's 'error'
+    t.equal(body, 'part of it', `${path}: the part that came`);
+    t.equal(stream.rstCode, code, `${path}: then RST_STREAM ${code}`);
+    const line = sidecar.accessLog.lines.find((l) => l.path === path);
+    t.equal(line?.errorCode, logged, `${path}: logged ${logged}`);
+  }
+  t.equal(session.closed || session.destroyed, false, 'the connection itself lives on');
 });
 
 guard.check(t);

@@ -85,6 +85,8 @@ export class H2Server {
     );
     this.#server.on('session', (session: ServerHttp2Session) => this.#track(session));
     this.#server.on('stream', (stream: ServerHttp2Stream) => {
+      // A stream we reset with an error code (a broken answer) emits 'error'; it must never be unhandled.
+      stream.on('error', ignore);
       this.#streams += 1;
       stream.once('close', () => (this.#streams -= 1));
     });

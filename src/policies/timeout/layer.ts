@@ -26,8 +26,7 @@ import type { Clock } from '../../util/clock.js';
 import { parseGrpcTimeoutMs } from '../../grpc/status.js';
 
 export function timeoutLayer(policy: RoutePolicy, context: Pick<LayerContext, 'clock'>): Layer | undefined {
-  const { timeoutMs, idleTimeoutMs } = policy;
-  if (timeoutMs <= 0 && idleTimeoutMs <= 0) return undefined;
+  // Built even with both clocks off: a gRPC call's grpc-timeout still applies.
   const clock = context.clock;
   return (next) =>
     function timeout(exchange: Exchange) {
@@ -87,18 +86,10 @@ class ExchangeTimers implements IdleWatched {
   }
 
   onIdle(): void {
-    const { request, ledger } = this.#exchange;
+    const { request } = this.#exchange;
     const bodyDue = request.body !== null && !request.incoming.complete;
     const message = `route ${this.#policy.name}: no bytes either way for ${this.#policy.idleTimeoutMs} ms (idleTimeout)`;
-    // Once the answer has begun (observe set its status), the client may sit on buffered bytes
-    // of an upstream that is already done: cut its connection (HTTP/2: reset its stream with
-    // CANCEL). First, so the client learns it was a cancel, not the broken-body INTERNAL_ERROR
-    // the abort below makes the sink send.
-    if (ledger.status !== 0) {
-      ledger.errorCode ??= bodyDue ? 'request-timeout' : 'timeout';
-      request.client.reset();
-    }
-    this.scope.abort(new OutriderError(bodyDue ? 'request-timeout' : 'timeout', message, this.#errorContext()));
+    this.#end(new OutriderError(bodyDue ? 'request-timeout' : 'timeout', message, this.#errorContext()));
   }
 
   readonly #armDeadline = (): void => {
@@ -112,7 +103,22 @@ class ExchangeTimers implements IdleWatched {
   readonly #onDeadline = (): void => this.#expire(`timed out after ${this.#policy.timeoutMs} ms`);
 
   #expire(why: string): void {
-    this.scope.abort(new OutriderError('timeout', `route ${this.#policy.name} ${why}`, this.#errorContext()));
+    this.#end(new OutriderError('timeout', `route ${this.#policy.name} ${why}`, this.#errorContext()));
+  }
+
+  /**
+   * Stop the exchange. Once the answer has begun (observe set its status), the client may sit
+   * on buffered bytes of an upstream that is already done: cut its connection (HTTP/2: reset
+   * its stream with CANCEL), first, so the client learns it was a cancel rather than the
+   * broken-body error the abort makes the sink send; the log says why.
+   */
+  #end(error: OutriderError): void {
+    const { request, ledger } = this.#exchange;
+    if (ledger.status !== 0) {
+      ledger.errorCode ??= error.code;
+      request.client.reset();
+    }
+    this.scope.abort(error);
   }
 
   readonly #finish = (): void => {
