@@ -4,6 +4,7 @@
  *                               /etc/outrider/outrider.yaml)
  *   outrider validate FILE      check a policy: a summary and exit 0, or
  *                               `file:line:column: message` per error and exit 1
+ *   outrider inject [FILE|-]    Kubernetes YAML with the sidecar added (src/kubernetes/inject)
  *   outrider --version | --help
  * Exit codes: 0 ok (also after a SIGTERM drain), 1 invalid policy or failed start, 2 usage.
  */
@@ -17,12 +18,16 @@ const DEFAULT_CONFIG = '/etc/outrider/outrider.yaml';
 const USAGE = `Usage:
   outrider --config FILE     run the sidecar with the policy in FILE
   outrider validate FILE     check a policy file and exit (0 valid, 1 invalid)
+  outrider inject [FILE|-] [--policy NAME] [--capture] [--image REF]
+                             print Kubernetes YAML with the sidecar added to every pod template
   outrider --version         print the version
 Default FILE: $OUTRIDER_CONFIG, else ${DEFAULT_CONFIG}.`;
 
 export async function main(argv: readonly string[]): Promise<void> {
   const [first, ...rest] = argv;
   if (first === 'validate') return validate(rest);
+  // Loaded on demand, like the runtime: each subcommand brings only what it needs.
+  if (first === 'inject') return (await import('./kubernetes/inject/cli.js')).inject(rest);
   if (first === '--help' || first === '-h' || first === 'help') return print(USAGE);
   if (first === '--version' || first === '-v') return print(version());
   const configFile = parseRunArgs(argv);
