@@ -5,6 +5,7 @@
  *   outrider validate FILE      check a policy: a summary and exit 0, or
  *                               `file:line:column: message` per error and exit 1
  *   outrider inject [FILE|-]    Kubernetes YAML with the sidecar added (src/kubernetes/inject)
+ *   outrider injector ...       the mutating admission webhook (src/kubernetes/injector)
  *   outrider --version | --help
  * Exit codes: 0 ok (also after a SIGTERM drain), 1 invalid policy or failed start, 2 usage.
  */
@@ -20,6 +21,8 @@ const USAGE = `Usage:
   outrider validate FILE     check a policy file and exit (0 valid, 1 invalid)
   outrider inject [FILE|-] [--policy NAME] [--capture] [--image REF]
                              print Kubernetes YAML with the sidecar added to every pod template
+  outrider injector --tls-cert FILE --tls-key FILE [--address HOST:PORT] [--policy NAME] [--capture] [--image REF]
+                             serve the mutating admission webhook that injects the sidecar
   outrider --version         print the version
 Default FILE: $OUTRIDER_CONFIG, else ${DEFAULT_CONFIG}.`;
 
@@ -28,6 +31,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   if (first === 'validate') return validate(rest);
   // Loaded on demand, like the runtime: each subcommand brings only what it needs.
   if (first === 'inject') return (await import('./kubernetes/inject/cli.js')).inject(rest);
+  if (first === 'injector') return (await import('./kubernetes/injector/cli.js')).injector(rest);
   if (first === '--help' || first === '-h' || first === 'help') return print(USAGE);
   if (first === '--version' || first === '-v') return print(version());
   const configFile = parseRunArgs(argv);

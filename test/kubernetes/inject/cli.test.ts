@@ -82,4 +82,5 @@ t.test('usage errors: exit 2 with the usage', async (t) => {
 t.test('the top-level usage names the new subcommands', async (t) => {
   const ran = await run(['--help']);
   t.match(ran.stdout, /outrider inject \[FILE\|-\]/);
+  t.match(ran.stdout, /outrider injector --tls-cert FILE --tls-key FILE/);
 });
