@@ -55,12 +55,14 @@ export function policyVolume(settings: PodSettings): JsonObject {
 /**
  * The init container that installs the iptables rules, before the sidecar. It is root with
  * NET_ADMIN and NET_RAW for that one job and exits; the pod's other containers stay non-root.
- * `appPorts` are the pod's TCP container ports, captured inbound unless the annotation says.
+ * `appPorts` are the pod's TCP container ports, captured inbound unless the annotation says;
+ * with none declared, every inbound port but the admin server's.
  */
 export function captureContainer(image: string, settings: PodSettings, appPorts: readonly number[]): JsonObject {
   const args = ['capture', '--proxy-uid', String(PROXY_UID), '--outbound-listener', String(PORTS.outbound), '--inbound-listener', String(PORTS.inbound)];
-  const inbound = settings.inboundPorts ?? (appPorts.length > 0 ? appPorts.join(',') : undefined);
-  if (inbound !== undefined) args.push('--inbound-ports', inbound);
+  // A pod that declares no port still serves on some: capture them all, as Istio does.
+  const inbound = settings.inboundPorts ?? (appPorts.length > 0 ? appPorts.join(',') : 'all');
+  args.push('--inbound-ports', inbound);
   // With every inbound port captured, the kubelet's probes must still reach the admin server.
   if (inbound === 'all') args.push('--exclude-inbound-ports', String(PORTS.admin));
   if (settings.outboundPorts !== undefined) args.push('--outbound-ports', settings.outboundPorts);

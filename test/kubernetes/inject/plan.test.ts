@@ -109,7 +109,9 @@ t.test('annotations: policy, resources, capture and its ports', async (t) => {
 
   const portless = template({ [ANNOTATION.capture]: 'enabled' });
   delete portless.spec.containers[0].ports;
-  t.notOk(captureArgs(injected(portless)).includes('--inbound-ports'), 'no declared port: no inbound capture flag');
+  const portlessArgs = captureArgs(injected(portless));
+  t.equal(flag(portlessArgs, '--inbound-ports'), 'all', 'no declared port: every inbound port');
+  t.equal(flag(portlessArgs, '--exclude-inbound-ports'), '9901', 'but the admin port');
 
   const capture = injected(many).spec.initContainers[0];
   t.same(capture.securityContext.capabilities.add, ['NET_ADMIN', 'NET_RAW']);
