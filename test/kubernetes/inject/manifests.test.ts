@@ -116,6 +116,13 @@ t.test('errors: nothing is written, and each bad template is named', async (t) =
   t.match(injectManifests('kind: Pod\nspec: *nowhere\n', OPTIONS).errors, [/^document 1: .*alias/i], 'an alias with no anchor');
 });
 
+t.test('read and written as YAML 1.1, as Kubernetes reads it: an octal mode keeps its value', async (t) => {
+  const pod = 'kind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: app, image: a}]\n  volumes:\n    - name: conf\n      configMap: {name: conf, defaultMode: 0644}\n';
+  const out = objects(injectManifests(pod, OPTIONS).output)[0];
+  t.equal(out.spec.volumes[0].configMap.defaultMode, 0o644, '0644 is 420 before and after');
+  t.equal(out.spec.initContainers[0].name, 'outrider', 'and the pod was injected');
+});
+
 t.test('streams that are not workloads pass through whole', async (t) => {
   const text = '%YAML 1.1\n---\n# just a comment\n...\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {a: "on"}\n---\n';
   t.same(injectManifests(text, OPTIONS), { output: text, injected: [], skipped: [], errors: [] });
