@@ -26,7 +26,7 @@ import { helmBinary } from '../fixtures/helm-binary.js';
 type Any = any;
 
 const CHART = fileURLToPath(new URL('../../../charts/outrider-injector', import.meta.url));
-const helm = helmBinary();
+const helm = await helmBinary();
 
 function helmRun(args: string[]): { ok: boolean; out: string; err: string } {
   const r = spawnSync(helm, args, { encoding: 'utf8', env: { ...process.env, KUBECONFIG: '/dev/null' } });
