@@ -2,9 +2,10 @@
  * `outrider inject` on a YAML stream: every document is read, the pod templates in it planned
  * by the mutation core, and the plan applied to the document. A document with nothing to
  * change is written back as the exact text it came as; a changed one keeps its comments, key
- * order and quoting (the yaml package's Document API), and nothing but the patch is added.
+ * order and quoting (the yaml package's Document API), and nothing but the patch is added; a
+ * JSON document comes out as JSON.
  */
-import { Composer, CST, Parser, type Document } from 'yaml';
+import { Composer, CST, isMap, Parser, type Document } from 'yaml';
 import { AnnotationError } from './annotations.js';
 import { planInjection, TemplateError, type InjectOptions } from './plan.js';
 import { podTemplates, valueAt } from './workloads.js';
@@ -65,9 +66,14 @@ export function injectManifests(source: string, options: InjectOptions): InjectR
         errors.push(`${where}: ${err.message}`);
       }
     }
-    out.push(changed ? doc.toString(WRITE_OPTIONS) : CST.stringify(token));
+    out.push(!changed ? CST.stringify(token) : isJson(doc) ? `${JSON.stringify(doc.toJS(), null, 2)}\n` : doc.toString(WRITE_OPTIONS));
   }
   return { output: errors.length > 0 ? '' : out.join(''), injected, skipped, errors };
+}
+
+/** JSON in (`kubectl get -o json`), JSON out: as YAML it would come out as one long flow line. */
+function isJson(doc: Document.Parsed): boolean {
+  return isMap(doc.contents) && doc.contents.flow === true && doc.directives?.docStart !== true;
 }
 
 function compose(token: CST.Document): Document.Parsed {

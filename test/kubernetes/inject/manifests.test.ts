@@ -123,6 +123,15 @@ t.test('read and written as YAML 1.1, as Kubernetes reads it: an octal mode keep
   t.equal(out.spec.initContainers[0].name, 'outrider', 'and the pod was injected');
 });
 
+t.test('a JSON document (kubectl get -o json) comes out as JSON', async (t) => {
+  const json = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'app', image: 'a' }] } }, null, 2);
+  const out = injectManifests(`${json}\n`, OPTIONS).output;
+  const pod = JSON.parse(out);
+  t.equal(pod.spec.initContainers[0].name, 'outrider');
+  t.ok(out.endsWith('}\n'));
+  t.same(await schemaProblems(pod), []);
+});
+
 t.test('streams that are not workloads pass through whole', async (t) => {
   const text = '%YAML 1.1\n---\n# just a comment\n...\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {a: "on"}\n---\n';
   t.same(injectManifests(text, OPTIONS), { output: text, injected: [], skipped: [], errors: [] });
