@@ -1,22 +1,32 @@
 /**
- * The chart rendered by test/k8s/fixtures/helm.ts (a stand-in for `helm template`: no Helm binary
- * here) with values.yaml and with each example, and the manifests checked: the native sidecar,
+ * The chart rendered by the real `helm template` (Helm 4, test/k8s/fixtures/helm.ts) with
+ * values.yaml and with each example, every object checked against the Kubernetes OpenAPI
+ * schemas (no unknown field either), and the manifests checked: the native sidecar,
  * its probes, ports, security context and policy mount; the app's HTTP_PROXY/NO_PROXY and
  * preStop; the grace period against the drain; the Service; the policy ConfigMap, whose file
  * passes the real `outrider validate` and agrees with every port the manifests name; the
  * checksum annotation only when asked; an existing ConfigMap; ServiceMonitor; NetworkPolicy.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { parse as parseYaml } from 'yaml';
-import { render, loadChart, readYaml, type Manifest, type Rendered } from './fixtures/helm.js';
-import { CHART_DIR, EXAMPLE_PATTERNS, exampleFiles, readValues, validatePolicies } from './fixtures/chart.js';
-import { join } from 'node:path';
+import { helmNotes, helmTemplate, helmValues, type HelmOptions, type Manifest } from './fixtures/helm.js';
+import { CHART_DIR, EXAMPLE_PATTERNS, examplePath, exampleFiles, validatePolicies } from './fixtures/chart.js';
+import { schemaProblems } from '../../scripts/k8s-schemas.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are free-form YAML; the checks say what they expect */
 type Any = any;
 
-const chart = loadChart(CHART_DIR);
-const renderWith = (yaml = ''): Rendered => render(chart, readYaml(yaml) ?? {});
+interface Rendered {
+  readonly manifests: Manifest[];
+  /** The values the templates saw (Helm's coalescing of values.yaml and the options'). */
+  readonly values: Record<string, unknown>;
+}
+
+const chartYaml = parseYaml(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as { appVersion: string };
+const render = (options: HelmOptions): Rendered => ({ manifests: helmTemplate(CHART_DIR, options), values: helmValues(CHART_DIR, options) });
+const renderWith = (yaml = '', options: HelmOptions = {}): Rendered => render({ ...options, values: [yaml] });
 const find = (r: Rendered, kind: string, nameSuffix = ''): Any =>
   r.manifests.find((m) => m.doc.kind === kind && String((m.doc.metadata as Any)?.name).endsWith(nameSuffix))?.doc;
 const kinds = (r: Rendered): string[] => r.manifests.map((m) => String(m.doc.kind)).sort();
@@ -24,9 +34,10 @@ const portOf = (address: string): number => Number(address.split(':').at(-1));
 const policyOf = (r: Rendered): string => (find(r, 'ConfigMap') as Any).data['outrider.yaml'] as string;
 
 /** The facts every rendering must keep, whatever the values. */
-function checkRendering(t: Test, r: Rendered, label: string): void {
+async function checkRendering(t: Test, r: Rendered, label: string): Promise<void> {
   const v = r.values as Any;
-  for (const { doc, source } of r.manifests as Manifest[]) {
+  for (const { doc, source } of r.manifests) {
+    t.same(await schemaProblems(doc), [], `${label} ${source}: ${String(doc.kind)} passes the Kubernetes schema, no unknown field`);
     const meta = doc.metadata as Any;
     t.match(meta.name, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, `${label} ${source}: name ${meta.name} is a DNS label`);
     t.ok(String(meta.name).length <= 63, `${label} ${source}: name fits 63 characters`);
@@ -90,27 +101,27 @@ function checkRendering(t: Test, r: Rendered, label: string): void {
 t.test('values.yaml renders the Deployment, Service, ConfigMap, ServiceAccount and test pod', async (t) => {
   const r = renderWith();
   t.same(kinds(r), ['ConfigMap', 'Deployment', 'Pod', 'Service', 'ServiceAccount']);
-  checkRendering(t, r, 'defaults');
+  await checkRendering(t, r, 'defaults');
   const pod = find(r, 'Deployment').spec.template.spec;
   t.equal(pod.terminationGracePeriodSeconds, 5 + 10 + 20 + 5, 'the computed grace period');
-  t.equal(pod.initContainers[0].image, `outrider:${String(chart.metadata.appVersion)}`, 'the image tag defaults to appVersion');
+  t.equal(pod.initContainers[0].image, `outrider:${chartYaml.appVersion}`, 'the image tag defaults to appVersion');
   t.notOk(find(r, 'Deployment').spec.template.metadata.annotations, 'no checksum annotation by default: Outrider reloads in place');
   t.equal(pod.serviceAccountName, find(r, 'ServiceAccount').metadata.name);
   const test = find(r, 'Pod');
   t.equal(test.metadata.annotations['helm.sh/hook'], 'test');
   t.equal(test.spec.containers[0].args[1], `http://${find(r, 'Service').metadata.name}:80/`, 'helm test GETs the Service');
-  t.match(r.files.get('templates/NOTES.txt') ?? '', /port-forward service\/demo-outrider 8080:80/);
+  t.match(helmNotes(CHART_DIR), /port-forward service\/demo-outrider 8080:80/);
 });
 
 t.test('the policy of values.yaml and of every example passes outrider validate and agrees with the manifests', async (t) => {
-  const cases: [string, Rendered][] = [['values.yaml', renderWith()], ...exampleFiles().map((f): [string, Rendered] => [f, render(chart, readValues(join(CHART_DIR, 'examples', f)))])];
+  const cases: [string, Rendered][] = [['values.yaml', renderWith()], ...exampleFiles().map((f): [string, Rendered] => [f, render({ files: [examplePath(f)] })])];
   const results = await validatePolicies(cases.map(([, r]) => policyOf(r)));
-  cases.forEach(([label, r], i) => {
+  for (const [i, [label, r]] of cases.entries()) {
     const result = results[i] as { code: number | null; stdout: string; stderr: string };
     t.equal(result.code, 0, `${label}: outrider validate: ${result.stdout}${result.stderr}`);
     const pattern = EXAMPLE_PATTERNS[label];
     if (pattern !== undefined) t.match(result.stdout, new RegExp(`patterns: .*\\b${pattern}\\b`), `${label} shows ${pattern}`);
-    checkRendering(t, r, label);
+    await checkRendering(t, r, label);
 
     const v = r.values as Any;
     const policy = parseYaml(policyOf(r)) as Any;
@@ -126,7 +137,7 @@ t.test('the policy of values.yaml and of every example passes outrider validate 
     for (const route of policy.routes) {
       if (route.name !== inboundRoute.name) t.equal(route.listener, 'outbound', `${label}: route ${route.name} is scoped to the outbound listener`);
     }
-  });
+  }
 });
 
 t.test('rollOnChange adds a checksum of the policy, which follows the policy', async (t) => {
@@ -149,7 +160,7 @@ t.test('an existing ConfigMap: none rendered, mounted by name, its key mapped to
   const pod = find(r, 'Deployment').spec.template.spec;
   t.same(pod.volumes.find((v: Any) => v.name === 'policy').configMap, { name: 'shop-policy', items: [{ key: 'policy.yaml', path: 'outrider.yaml' }] });
   t.notOk(find(r, 'Deployment').spec.template.metadata.annotations, 'no checksum: the chart cannot see that policy');
-  t.match(r.files.get('templates/NOTES.txt') ?? '', /key policy\.yaml of ConfigMap shop-policy/);
+  t.match(helmNotes(CHART_DIR, { values: ['policyConfigMap: { existing: shop-policy, key: policy.yaml }\n'] }), /key policy\.yaml of ConfigMap shop-policy/);
   const plain = find(renderWith('policyConfigMap: { existing: shop-policy }\n'), 'Deployment').spec.template.spec;
   t.same(plain.volumes.find((v: Any) => v.name === 'policy').configMap, { name: 'shop-policy' }, 'the default key needs no items');
 });
@@ -181,7 +192,7 @@ t.test('values that change the manifests', async (t) => {
     'sidecar:\n  ports: { inbound: 8443, outbound: 3128, admin: 15000 }\n  drainTimeoutSeconds: 45\n  image: { repository: registry.example/outrider, digest: "sha256:' + 'a'.repeat(64) + '" }\n' +
       'app:\n  preStopSleepSeconds: 0\n  noProxy: [kubernetes.default.svc]\n  env: [ { name: PORT, value: "8080" } ]\n',
   );
-  checkRendering(t, r, 'custom');
+  await checkRendering(t, r, 'custom');
   const pod = find(r, 'Deployment').spec.template.spec;
   t.equal(pod.initContainers[0].image, `registry.example/outrider@sha256:${'a'.repeat(64)}`, 'a digest wins over the tag');
   t.equal(pod.terminationGracePeriodSeconds, 0 + 10 + 45 + 5);
@@ -192,7 +203,7 @@ t.test('values that change the manifests', async (t) => {
   t.equal(find(renderWith('terminationGracePeriodSeconds: 120\n'), 'Deployment').spec.template.spec.terminationGracePeriodSeconds, 120, 'an explicit, long enough grace');
   t.throws(() => renderWith('terminationGracePeriodSeconds: 30\n'), /terminationGracePeriodSeconds \(30\) is less than .* \(40\)/, 'a grace period shorter than the drain fails the render');
   t.equal(find(renderWith('fullnameOverride: shop\n'), 'Deployment').metadata.name, 'shop');
-  t.equal(find(render(chart, {}, { release: 'outrider-prod' }), 'Deployment').metadata.name, 'outrider-prod', 'a release name that contains the chart name is used alone');
-  t.equal(find(render(chart, {}, { release: 'x'.repeat(70) }), 'Deployment').metadata.name.length, 63, 'long names are cut to 63');
+  t.equal(find(renderWith('', { release: 'outrider-prod' }), 'Deployment').metadata.name, 'outrider-prod', 'a release name that contains the chart name is used alone');
+  t.equal(find(renderWith('fullnameOverride: ' + 'x'.repeat(70) + '\n'), 'Deployment').metadata.name.length, 63, 'long names are cut to 63');
   t.same(kinds(renderWith('tests: { enabled: false }\nserviceAccount: { create: false }\n')), ['ConfigMap', 'Deployment', 'Service']);
 });

@@ -7,7 +7,7 @@
  *    the kubelet's probes)     outbound 127.0.0.1:15001, admin      catalog v2 :8081
  *                              0.0.0.0:9901; the app on 127.0.0.1:8080
  *
- * The pod is built from the chart's own rendering (test/k8s/fixtures/helm.ts): the policy file of
+ * The pod is built from the chart as the real `helm template` renders it: the policy file of
  * its ConfigMap, laid out as kubelet mounts one (outrider.yaml → ..data/outrider.yaml, ..data →
  * a timestamped folder), the sidecar's args, the app's HTTP_PROXY/NO_PROXY and the probes'
  * paths and port. Started in the native-sidecar order: Outrider, its startup probe, then the
@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { readYaml, render, loadChart } from './fixtures/helm.js';
+import { helmTemplate, type Manifest } from './fixtures/helm.js';
 import { BIN, CHART_DIR, ROOT } from './fixtures/chart.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are free-form YAML */
@@ -173,7 +173,6 @@ t.test('a pod rehearsed in network namespaces: inbound, outbound via HTTP_PROXY,
   }
 
   // The pod, from the chart: catalog v1 first, v2 after the ConfigMap update.
-  const chart = loadChart(CHART_DIR);
   const valuesFor = (port: number): string => `
 sidecar: { drainTimeoutSeconds: 10 }
 policy:
@@ -187,9 +186,9 @@ policy:
       upstream: catalog
       retry: { attempts: 2, "on": [connect-failure] }
 `;
-  const rendered = render(chart, readYaml(valuesFor(8080)));
-  const policyText = (r: typeof rendered): string => (r.manifests.find((m) => m.doc.kind === 'ConfigMap')?.doc as Any).data['outrider.yaml'];
-  const podSpec = (rendered.manifests.find((m) => m.doc.kind === 'Deployment')?.doc as Any).spec.template.spec;
+  const rendered = helmTemplate(CHART_DIR, { values: [valuesFor(8080)] });
+  const policyText = (r: Manifest[]): string => (r.find((m) => m.doc.kind === 'ConfigMap')?.doc as Any).data['outrider.yaml'];
+  const podSpec = (rendered.find((m) => m.doc.kind === 'Deployment')?.doc as Any).spec.template.spec;
   const sidecar = podSpec.initContainers[0];
   const appEnv = Object.fromEntries(podSpec.containers[0].env.map((e: Any) => [e.name, e.value])) as Record<string, string>;
   const inboundPort = sidecar.ports.find((p: Any) => p.name === 'inbound').containerPort as number;
@@ -271,7 +270,7 @@ policy:
   t.equal(answer.headers['x-outrider-attempt'], '1', 'through the route with a retry policy');
 
   // A ConfigMap update: kubelet swaps ..data; Outrider reloads the file in place.
-  publish(policyText(render(chart, readYaml(valuesFor(8081)))));
+  publish(policyText(helmTemplate(CHART_DIR, { values: [valuesFor(8081)] })));
   let now = '';
   for (let i = 0; i < 200 && now !== 'catalog-v2'; i++) {
     const r = await client.get(`${inbound}/call/catalog/items/2`);
