@@ -1,5 +1,6 @@
 /**
- * The Dockerfile parses and keeps the image's rules: multi-stage, Node.js LTS pinned by major,
+ * The Dockerfile parses (dockerfile-ast, through test/k8s/fixtures/dockerfile.ts) and keeps the
+ * image's rules: multi-stage, Node.js LTS pinned by major,
  * one Debian release, no shell needed at run time, non-root, the CLI as an exec-form
  * ENTRYPOINT reading /etc/outrider/outrider.yaml, the ports exposed, OCI labels, and only
  * production node_modules, dist/, bin/, schema/ and package.json in the final image. No
@@ -76,7 +77,7 @@ t.test('the rules catch what they are for (each mutation breaks one)', async (t)
   }
 });
 
-t.test('the parser rejects what Docker would misread', async (t) => {
+t.test('reading it rejects what Docker would misread', async (t) => {
   t.throws(() => parseDockerfile("FROM node:24-bookworm-slim\nCMD ['node', 'x.js']\n"), { name: 'DockerfileError', message: /not a JSON array/ }, 'single-quoted exec form (Docker runs it through a shell)');
   t.throws(() => parseDockerfile('FROM node:24-bookworm-slim\nRUNN npm ci\n'), /unknown instruction RUNN/);
   t.throws(() => parseDockerfile('FROM node:24-bookworm-slim\nRUN npm ci \\'), /ends inside a line continuation/);
