@@ -15,6 +15,7 @@ import { helmLint, helmRelease, readYaml } from './fixtures/helm.js';
 import { CHART_DIR, ROOT, chartValues, examplePath, exampleFiles } from './fixtures/chart.js';
 
 const ALL_OPTIONS = join(ROOT, 'test/k8s/fixtures/all-options.yaml');
+const ALL_OPTIONS_VARIANT = join(ROOT, 'test/k8s/fixtures/all-options-variant.yaml');
 const templates = readdirSync(join(CHART_DIR, 'templates'), { recursive: true, withFileTypes: true })
   .filter((e) => e.isFile())
   .map((e) => join(e.parentPath, e.name));
@@ -34,7 +35,12 @@ t.test('the chart has the files Helm expects', async (t) => {
 });
 
 t.test('helm lint --strict passes with values.yaml, each example and every option on', async (t) => {
-  const sets: [string, string[]][] = [['values.yaml', []], ...exampleFiles().map((f): [string, string[]] => [f, [examplePath(f)]]), ['all-options.yaml', [ALL_OPTIONS]]];
+  const sets: [string, string[]][] = [
+    ['values.yaml', []],
+    ...exampleFiles().map((f): [string, string[]] => [f, [examplePath(f)]]),
+    ['all-options.yaml', [ALL_OPTIONS]],
+    ['all-options-variant.yaml', [ALL_OPTIONS, ALL_OPTIONS_VARIANT]],
+  ];
   for (const [label, files] of sets) {
     const lint = helmLint(CHART_DIR, { files });
     t.ok(lint.ok, `${label}: ${lint.output.trim()}`);
@@ -111,10 +117,11 @@ function mutate(value: unknown): unknown {
 }
 
 t.test('no value in values.yaml is dead: changing any of them changes the release', async (t) => {
-  // Three bases: values.yaml alone, every option on, and that with the policy from an existing
-  // ConfigMap (where `policy` is unused and `policyConfigMap.key` is used). A value must change
-  // the release over one of them.
-  const bases: string[][] = [[], [ALL_OPTIONS], [ALL_OPTIONS, join(ROOT, 'test/k8s/fixtures/all-options-existing.yaml')]];
+  // Three bases: values.yaml alone, every option on, and that with the other side of its
+  // either-or options (an existing ConfigMap, where `policy` is unused and `policyConfigMap.key`
+  // is used; a PodMonitor instead of the ServiceMonitor). A value must change the release over
+  // one of them.
+  const bases: string[][] = [[], [ALL_OPTIONS], [ALL_OPTIONS, ALL_OPTIONS_VARIANT]];
   const rendered = bases.map((files) => helmRelease(CHART_DIR, { files }));
   for (const r of rendered) t.notMatch(r, /^error:/, 'the bases render');
   const all = leaves(chartValues());

@@ -69,6 +69,11 @@ t.test('the schema rejects what it is there for, in Ajv and in helm', async (t) 
     ['a non-integer grace period', 'terminationGracePeriodSeconds: "60"\n', /terminationGracePeriodSeconds must be integer,null/, '/terminationGracePeriodSeconds'],
     ['no routes', 'policy:\n  routes: []\n', /\/policy\/routes must NOT have fewer than 1 items/, '/policy/routes'],
     ['an unknown probe field', 'sidecar:\n  readinessProbe: { period: 5 }\n', /additionalProperty.*period/, '/sidecar/readinessProbe'],
+    ['the app undoing NODE_USE_ENV_PROXY', 'app:\n  env: [ { name: NODE_USE_ENV_PROXY, value: "0" } ]\n', /\/app\/env\/0 must NOT be valid/, '/app/env/0'],
+    ['JAVA_TOOL_OPTIONS in app.env with javaProxy on', 'app:\n  javaProxy: { enabled: true }\n  env: [ { name: JAVA_TOOL_OPTIONS, value: "-Xmx1g" } ]\n', /\/app\/env\/0 must NOT be valid/, '/app/env/0'],
+    ["an app port named as the sidecar's", 'app:\n  ports: [ { name: admin, containerPort: 8080 } ]\n', /\/app\/ports\/0\/name must NOT be valid/, '/app/ports/0/name'],
+    ['a ServiceMonitor and a PodMonitor', 'metrics: { serviceMonitor: { enabled: true }, podMonitor: { enabled: true } }\n', /\/metrics must NOT be valid/, '/metrics'],
+    ['a Service name that is not a DNS label', 'service: { name: Shop_API }\n', /\/service\/name must match pattern/, '/service/name'],
   ];
   for (const [what, yaml, expected, at] of cases) {
     const errors = validate(helmValues(CHART_DIR, { values: [yaml] }));
