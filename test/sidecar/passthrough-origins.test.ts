@@ -2,6 +2,7 @@
  * The pieces of passthrough that need no sidecar: reading an authority, telling our own
  * sockets apart, and the bounded origin cache (least recently used out, idle ones closed).
  */
+import { networkInterfaces } from 'node:os';
 import t from 'tap';
 import type { UpstreamRuntime } from '../../src/upstream/upstream.js';
 import type { Clock } from '../../src/util/clock.js';
@@ -32,6 +33,13 @@ t.test('our own sockets: the bound host, loopback names, a wildcard on any local
   t.ok(hits('127.0.0.1', 15006));
   t.notOk(hits('198.18.2.2', 15006), 'another host on the same port is not us');
   t.notOk(hits('127.0.0.1', 8080), 'another port is not us');
+  // This namespace's own addresses, as the sidecar reads them.
+  const wildcard = [{ host: '0.0.0.0', port: 15006 }];
+  const addresses = Object.values(networkInterfaces()).flat();
+  const foreign = ['203.0.113.254', '198.51.100.254'].find((a) => !addresses.some((i) => i?.address === a)) as string;
+  t.notOk(reachesSelf({ host: foreign, port: 15006 }, wildcard), 'an address of no interface here is not us');
+  const mine = addresses.find((i) => i !== undefined && !i.internal && i.family === 'IPv4');
+  if (mine !== undefined) t.ok(reachesSelf({ host: mine.address, port: 15006 }, wildcard), `this machine's ${mine.address} is us`);
 });
 
 t.test('the cache: one upstream per origin, least recently used out, idle ones closed', async (t) => {
