@@ -28,16 +28,13 @@ function run(command: string, args: readonly string[], input?: string): string {
     if (code === 'ENOENT') throw new CaptureError(`${command} not found on PATH: install iptables (Debian: apt-get install iptables), or run the image's init target`);
     throw new CaptureError(`${command} could not run: ${result.error.message}`);
   }
-  const output = `${result.stderr ?? ''}${result.stdout ?? ''}`.trim();
-  if (result.status !== 0) {
-    if (/permission denied|you must be root|operation not permitted/i.test(output)) {
-      throw new CaptureError(`${command} was refused (${firstLine(output)}): run capture as root with CAP_NET_ADMIN (and CAP_NET_RAW), as the pod's init container does`);
-    }
-    throw new CaptureError(`${command} ${args.join(' ')} failed (exit ${result.status ?? result.signal}): ${output.slice(0, 2000)}`);
+  if (result.status === 0) return result.stdout;
+  const output = `${result.stderr}${result.stdout}`.trim();
+  if (/permission denied|you must be root|operation not permitted/i.test(output)) {
+    const first = output.split('\n', 1)[0] as string;
+    throw new CaptureError(`${command} was refused (${first}): run capture as root with CAP_NET_ADMIN (and CAP_NET_RAW), as the pod's init container does`);
   }
-  return result.stdout ?? '';
-}
-
-function firstLine(text: string): string {
-  return text.split('\n')[0] ?? text;
+  // No error and no status: a signal ended it (an OOM kill, say).
+  const how = result.status === null ? `signal ${result.signal}` : `exit ${result.status}`;
+  throw new CaptureError(`${command} ${args.join(' ')} failed (${how}): ${output.slice(0, 2000)}`);
 }
