@@ -64,7 +64,7 @@ t.test('failures say what to do', async (t) => {
   fake('iptables-save');
   fake('iptables-restore', { err: 'iptables-restore: line 7 failed', code: 1 });
   t.throws(() => applyCapture(parseCaptureArgs(FLAGS)), { message: 'iptables-restore --noflush --wait failed (exit 1): iptables-restore: line 7 failed' });
-  writeFileSync(join(dir, 'iptables-restore'), '#!/bin/sh\nkill -KILL $$\n');
+  writeFileSync(join(dir, 'iptables-restore'), '#!/bin/sh\n/bin/cat > /dev/null\nkill -KILL $$\n');
   t.throws(() => applyCapture(parseCaptureArgs(FLAGS)), { message: 'iptables-restore --noflush --wait failed (signal SIGKILL): ' }, 'killed');
   chmodSync(join(dir, 'iptables-save'), 0o644);
   t.throws(() => applyCapture(parseCaptureArgs(FLAGS)), { message: /^iptables-save could not run: spawnSync iptables-save EACCES/ }, 'not executable');
