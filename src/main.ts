@@ -4,6 +4,7 @@
  *                               /etc/outrider/outrider.yaml)
  *   outrider validate FILE      check a policy: a summary and exit 0, or
  *                               `file:line:column: message` per error and exit 1
+ *   outrider capture FLAGS      install the pod's iptables capture rules (capture/cli.ts)
  *   outrider inject [FILE|-]    Kubernetes YAML with the sidecar added (src/kubernetes/inject)
  *   outrider injector ...       the mutating admission webhook (src/kubernetes/injector)
  *   outrider --version | --help
@@ -19,17 +20,21 @@ const DEFAULT_CONFIG = '/etc/outrider/outrider.yaml';
 const USAGE = `Usage:
   outrider --config FILE     run the sidecar with the policy in FILE
   outrider validate FILE     check a policy file and exit (0 valid, 1 invalid)
-  outrider inject [FILE|-] [--policy NAME] [--capture] [--image REF]
+  outrider capture FLAGS     redirect the pod's TCP traffic to Outrider (iptables; capture --help)
+  outrider inject [FILE|-] [--policy NAME] [--capture] [--image REF] [--capture-image REF]
                              print Kubernetes YAML with the sidecar added to every pod template
-  outrider injector --tls-cert FILE --tls-key FILE [--address HOST:PORT] [--policy NAME] [--capture] [--image REF]
+  outrider injector --tls-cert FILE --tls-key FILE [--address HOST:PORT] [INJECT FLAGS]
                              serve the mutating admission webhook that injects the sidecar
+                             (INJECT FLAGS: --policy, --capture, --image, --capture-image)
   outrider --version         print the version
 Default FILE: $OUTRIDER_CONFIG, else ${DEFAULT_CONFIG}.`;
 
 export async function main(argv: readonly string[]): Promise<void> {
   const [first, ...rest] = argv;
   if (first === 'validate') return validate(rest);
-  // Loaded on demand, like the runtime: each subcommand brings only what it needs.
+  // Loaded on demand, like the runtime: the init container needs nothing else.
+  if (first === 'capture') return (await import('./capture/cli.js')).capture(rest);
+  // So are inject and injector (src/kubernetes).
   if (first === 'inject') return (await import('./kubernetes/inject/cli.js')).inject(rest);
   if (first === 'injector') return (await import('./kubernetes/injector/cli.js')).injector(rest);
   if (first === '--help' || first === '-h' || first === 'help') return print(USAGE);

@@ -1,7 +1,8 @@
 /**
  * docs/kubernetes.md, "Add Outrider to an existing app", agrees with the code: its policy
  * passes `outrider validate` with the listeners and admin port the injected sidecar uses, and
- * its annotation table lists exactly the annotations the injection reads.
+ * its annotation table lists exactly the annotations the injection reads, and the ports it
+ * never captures are the ones the code excludes.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { loadPolicyFile } from '../../src/config/load.js';
 import { ANNOTATION } from '../../src/kubernetes/inject/annotations.js';
-import { PORTS } from '../../src/kubernetes/inject/defaults.js';
+import { EXCLUDED_OUTBOUND_PORTS, PORTS } from '../../src/kubernetes/inject/defaults.js';
 
 const DOC = readFileSync(new URL('../../docs/kubernetes.md', import.meta.url), 'utf8');
 const section = DOC.slice(DOC.indexOf('## Add Outrider to an existing app'), DOC.indexOf('## How Outrider sits in a pod'));
@@ -39,4 +40,8 @@ t.test('the annotation table lists exactly the annotations injection reads', asy
   const read = Object.values(ANNOTATION).filter((a) => a !== ANNOTATION.injected);
   t.same([...listed].sort(), [...read].sort());
   t.match(section, /`outrider\.io\/injected: "<version>"`/, 'and the mark it writes is described');
+});
+
+t.test('the outbound ports capture always leaves alone are the ones injection excludes', async (t) => {
+  t.ok(section.includes(`--exclude-outbound-ports ${EXCLUDED_OUTBOUND_PORTS.join(',')}\``));
 });

@@ -1,23 +1,24 @@
 /**
- * `outrider inject [FILE|-] [--policy NAME] [--capture] [--image REF]`: Kubernetes YAML in (a
- * file, or stdin for `-` or no FILE), the same YAML with the sidecar on stdout, a summary on
+ * `outrider inject [FILE|-] [--policy NAME] [--capture] [--image REF] [--capture-image REF]`:
+ * Kubernetes YAML in (a file, or stdin for `-` or no FILE), the same YAML with the sidecar on stdout, a summary on
  * stderr. Any template that cannot be injected fails the whole run with nothing on stdout, so
  * `outrider inject app.yaml | kubectl apply -f -` never applies half a change.
  */
 import { readFile } from 'node:fs/promises';
 import { isDnsSubdomain } from './annotations.js';
 import { parseArgs, stringFlag } from '../args.js';
-import { DEFAULT_IMAGE, DEFAULT_POLICY_CONFIGMAP } from './defaults.js';
+import { DEFAULT_IMAGE, DEFAULT_POLICY_CONFIGMAP, captureImageFor } from './defaults.js';
 import { injectManifests } from './manifests.js';
 
-export const INJECT_USAGE = `Usage: outrider inject [FILE|-] [--policy NAME] [--capture] [--image REF]
+export const INJECT_USAGE = `Usage: outrider inject [FILE|-] [--policy NAME] [--capture] [--image REF] [--capture-image REF]
   Writes the Kubernetes YAML in FILE (stdin for - or none) to stdout with the Outrider sidecar
   added to every pod template. --policy: the ConfigMap with the policy (default ${DEFAULT_POLICY_CONFIGMAP});
   --capture: add the init container that captures the pod's traffic; --image: the Outrider image
-  (default ${DEFAULT_IMAGE}). Pod annotations outrider.io/* override per workload.`;
+  (default ${DEFAULT_IMAGE}); --capture-image: the capture image (default: the image's -init
+  variant, ${captureImageFor(DEFAULT_IMAGE)}). Pod annotations outrider.io/* override per workload.`;
 
 export async function inject(args: readonly string[]): Promise<void> {
-  const parsed = parseArgs(args, { '--policy': 'string', '--capture': 'boolean', '--image': 'string', '--filename': 'string' }, { '-f': '--filename' });
+  const parsed = parseArgs(args, { '--policy': 'string', '--capture': 'boolean', '--image': 'string', '--capture-image': 'string', '--filename': 'string' }, { '-f': '--filename' });
   if (typeof parsed === 'string') return usageError(parsed);
   const files = [...parsed.positionals, ...(parsed.flags.has('--filename') ? [stringFlag(parsed, '--filename') as string] : [])];
   if (files.length > 1) return usageError('one FILE at most');
@@ -37,6 +38,7 @@ export async function inject(args: readonly string[]): Promise<void> {
     policy,
     capture: parsed.flags.has('--capture'),
     image: stringFlag(parsed, '--image') ?? DEFAULT_IMAGE,
+    captureImage: stringFlag(parsed, '--capture-image'),
     optIn: 'unless-disabled',
   });
   const name = file === '-' ? 'stdin' : file;

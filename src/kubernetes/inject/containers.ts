@@ -3,7 +3,7 @@
  * policy volume, built from a pod's checked settings. Plain JSON, in Kubernetes' field names.
  */
 import type { PodSettings } from './annotations.js';
-import { CAPTURE_NAME, POLICY_FILE, POLICY_MOUNT, POLICY_VOLUME, PORTS, PROXY_UID, SIDECAR_NAME } from './defaults.js';
+import { CAPTURE_NAME, EXCLUDED_OUTBOUND_PORTS, POLICY_FILE, POLICY_MOUNT, POLICY_VOLUME, PORTS, PROXY_UID, SIDECAR_NAME } from './defaults.js';
 
 export type JsonObject = { [key: string]: unknown };
 
@@ -59,14 +59,16 @@ export function policyVolume(settings: PodSettings): JsonObject {
  * with none declared, every inbound port but the admin server's.
  */
 export function captureContainer(image: string, settings: PodSettings, appPorts: readonly number[]): JsonObject {
-  const args = ['capture', '--proxy-uid', String(PROXY_UID), '--outbound-listener', String(PORTS.outbound), '--inbound-listener', String(PORTS.inbound)];
+  // The init image's ENTRYPOINT is `outrider capture`: these are its flags.
+  const args = ['--proxy-uid', String(PROXY_UID), '--outbound-listener', String(PORTS.outbound), '--inbound-listener', String(PORTS.inbound)];
   // A pod that declares no port still serves on some: capture them all, as Istio does.
   const inbound = settings.inboundPorts ?? (appPorts.length > 0 ? appPorts.join(',') : 'all');
   args.push('--inbound-ports', inbound);
   // With every inbound port captured, the kubelet's probes must still reach the admin server.
   if (inbound === 'all') args.push('--exclude-inbound-ports', String(PORTS.admin));
   if (settings.outboundPorts !== undefined) args.push('--outbound-ports', settings.outboundPorts);
-  if (settings.excludeOutboundPorts !== undefined) args.push('--exclude-outbound-ports', settings.excludeOutboundPorts);
+  const excluded = [...EXCLUDED_OUTBOUND_PORTS, ...(settings.excludeOutboundPorts?.split(',').map(Number) ?? [])];
+  args.push('--exclude-outbound-ports', [...new Set(excluded)].join(','));
   return {
     name: CAPTURE_NAME,
     image,

@@ -21,6 +21,13 @@ export const PROXY_UID = 65532;
 /** The listeners and admin port the policy in the ConfigMap must use (as the chart's do). */
 export const PORTS = { outbound: 15001, inbound: 15006, admin: 9901 } as const;
 
+/**
+ * Outbound ports capture never redirects: Outrider's listeners speak HTTP, and a captured TLS,
+ * DNS-over-TCP, SSH, database or broker connection would fail there (docs/kubernetes.md,
+ * section 7). outrider.io/exclude-outbound-ports adds to these.
+ */
+export const EXCLUDED_OUTBOUND_PORTS: readonly number[] = [22, 53, 443, 2181, 3306, 5432, 5672, 6379, 9092, 11211, 27017];
+
 /** The chart's sidecar.resources; outrider.io/proxy-cpu and outrider.io/proxy-memory override. */
 export const DEFAULT_CPU_REQUEST = '100m';
 export const DEFAULT_MEMORY_REQUEST = '96Mi';
@@ -52,10 +59,18 @@ export const VERSION: string = (
 export const DEFAULT_IMAGE = `outrider:${VERSION}`;
 
 /**
- * The image of the capture init container. It needs iptables, which the distroless sidecar
- * image does not have: when the Dockerfile grows an `init` target published as a variant of
- * the sidecar image, change this one function (for example to `${image}-init`).
+ * The image of the capture init container: the Dockerfile's `init` target (Debian with
+ * iptables; ENTRYPOINT `outrider capture`), published beside the sidecar image as
+ * `<repository>-init` with the same tag: registry.example/outrider:0.1.0 →
+ * registry.example/outrider-init:0.1.0. A digest names one image only, so a sidecar pinned by
+ * digest gets the init image of this version's tag. Change this one function to publish the
+ * init image elsewhere.
  */
 export function captureImageFor(image: string): string {
-  return image;
+  const at = image.indexOf('@');
+  const colon = image.lastIndexOf(':');
+  if (at >= 0) return `${image.slice(0, at)}-init:${VERSION}`;
+  // A colon after the last slash is a tag's; one before it is a registry's port.
+  if (colon > image.lastIndexOf('/')) return `${image.slice(0, colon)}-init${image.slice(colon)}`;
+  return `${image}-init`;
 }

@@ -16,8 +16,10 @@ export interface AddOperation {
 }
 
 export interface InjectOptions extends InjectDefaults {
-  /** The Outrider image (the capture image follows from it: captureImageFor). */
+  /** The Outrider image. */
   readonly image: string;
+  /** The capture init container's image; default: captureImageFor(image). */
+  readonly captureImage?: string;
   /**
    * 'unless-disabled': inject unless outrider.io/inject is disabled (`inject`, and the injector
    * for namespaces that opted in). 'if-enabled': only when the pod says enabled.
@@ -65,7 +67,7 @@ export function planInjection(template: unknown, options: InjectOptions): Plan {
   const add = (path: string, value: unknown): void => void patch.push({ op: 'add', path, value });
 
   const sidecar = sidecarContainer(options.image, settings);
-  const capture = settings.capture ? [captureContainer(captureImageFor(options.image), settings, containerPorts(spec.containers))] : [];
+  const capture = settings.capture ? [captureContainer(options.captureImage ?? captureImageFor(options.image), settings, containerPorts(spec.containers))] : [];
   // First among the init containers, so later ones already have the proxy; capture before it.
   if (spec.initContainers == null) add('/spec/initContainers', [...capture, sidecar]);
   else for (const container of [sidecar, ...capture]) add('/spec/initContainers/0', container);

@@ -1,6 +1,6 @@
 /**
  * `outrider injector --address HOST:PORT --tls-cert FILE --tls-key FILE [--policy NAME]
- * [--capture] [--image REF]`: the mutating admission webhook server (server.ts). SIGTERM and
+ * [--capture] [--image REF] [--capture-image REF]`: the mutating admission webhook server (server.ts). SIGTERM and
  * SIGINT close it and exit 0.
  */
 import { parseArgs, stringFlag } from '../args.js';
@@ -9,13 +9,13 @@ import { isDnsSubdomain } from '../inject/annotations.js';
 import { DEFAULT_IMAGE, DEFAULT_POLICY_CONFIGMAP } from '../inject/defaults.js';
 import { InjectorServer } from './server.js';
 
-export const INJECTOR_USAGE = `Usage: outrider injector --tls-cert FILE --tls-key FILE [--address HOST:PORT] [--policy NAME] [--capture] [--image REF]
+export const INJECTOR_USAGE = `Usage: outrider injector --tls-cert FILE --tls-key FILE [--address HOST:PORT] [--policy NAME] [--capture] [--image REF] [--capture-image REF]
   Serves the mutating admission webhook over HTTPS (default address 0.0.0.0:8443): POST /inject,
-  POST /inject/annotated (AdmissionReview admission.k8s.io/v1), GET /healthz. --policy, --capture
-  and --image are the defaults for injected pods, as for outrider inject.`;
+  POST /inject/annotated (AdmissionReview admission.k8s.io/v1), GET /healthz. --policy, --capture,
+  --image and --capture-image are what injected pods get, as with outrider inject.`;
 
 export async function injector(args: readonly string[]): Promise<void> {
-  const parsed = parseArgs(args, { '--address': 'string', '--tls-cert': 'string', '--tls-key': 'string', '--policy': 'string', '--capture': 'boolean', '--image': 'string' });
+  const parsed = parseArgs(args, { '--address': 'string', '--tls-cert': 'string', '--tls-key': 'string', '--policy': 'string', '--capture': 'boolean', '--image': 'string', '--capture-image': 'string' });
   if (typeof parsed === 'string') return usageError(parsed);
   if (parsed.positionals.length > 0) return usageError(`unexpected argument ${parsed.positionals[0]}`);
   const certFile = stringFlag(parsed, '--tls-cert');
@@ -35,7 +35,7 @@ export async function injector(args: readonly string[]): Promise<void> {
       port,
       certFile,
       keyFile,
-      inject: { policy, capture: parsed.flags.has('--capture'), image: stringFlag(parsed, '--image') ?? DEFAULT_IMAGE },
+      inject: { policy, capture: parsed.flags.has('--capture'), image: stringFlag(parsed, '--image') ?? DEFAULT_IMAGE, captureImage: stringFlag(parsed, '--capture-image') },
       log,
     });
   } catch (err) {

@@ -61,7 +61,8 @@ export class InjectorServer {
         resolve();
       });
     });
-    options.log.info({ address: `${options.host}:${injector.port()}`, image: options.inject.image, policy: options.inject.policy }, 'injector ready');
+    const { image, captureImage, policy, capture } = options.inject;
+    options.log.info({ address: `${options.host}:${injector.port()}`, image, captureImage, policy, capture }, 'injector ready');
     return injector;
   }
 

@@ -1,11 +1,12 @@
 /**
- * charts/outrider-injector rendered by the real helm (`helm lint --strict`, `helm template`),
- * every Kubernetes object checked against the OpenAPI schemas, and what must agree checked
- * for real: the certificate made at install is served by the injector itself (started on the
- * rendered tls.crt and tls.key) and verified the way the API server verifies it (the webhook's
- * caBundle as the only CA, the Service's DNS name); the webhook calls paths the injector serves
- * through the Service that selects its pods; cert-manager replaces the Secret when asked or
- * when its API is present.
+ * charts/outrider-injector rendered by the real helm (scripts/k8s-tools.ts): `helm lint
+ * --strict`, `helm template`, every Kubernetes object checked against the OpenAPI schemas
+ * (scripts/k8s-schemas.ts), and what must agree checked for real: the certificate made at
+ * install is served by the injector itself (started on the rendered tls.crt and tls.key) and
+ * verified the way the API server verifies it (the webhook's caBundle as the only CA, the
+ * Service's DNS name); the webhook calls paths the injector serves through the Service that
+ * selects its pods; cert-manager replaces the Secret when asked or when its API is present.
+ * cert-manager's Issuer and Certificate have no schema here: their fields are checked by hand.
  */
 import { spawnSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
@@ -18,15 +19,15 @@ import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { InjectorServer } from '../../../src/kubernetes/injector/server.js';
 import { DEFAULT_IMAGE } from '../../../src/kubernetes/inject/defaults.js';
-import { schemaProblems } from '../fixtures/k8s-schema.js';
+import { schemaProblems } from '../../../scripts/k8s-schemas.js';
 import { capturedLog } from '../injector/fixtures.js';
-import { helmBinary } from '../fixtures/helm-binary.js';
+import { k8sTools } from '../../../scripts/k8s-tools.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are free-form YAML */
 type Any = any;
 
 const CHART = fileURLToPath(new URL('../../../charts/outrider-injector', import.meta.url));
-const helm = await helmBinary();
+const { helm } = await k8sTools();
 
 function helmRun(args: string[]): { ok: boolean; out: string; err: string } {
   const r = spawnSync(helm, args, { encoding: 'utf8', env: { ...process.env, KUBECONFIG: '/dev/null' } });
@@ -124,6 +125,7 @@ t.test('the webhooks call what the injector serves, through the Service that sel
   t.equal(flagOf(container.args, '--policy'), 'outrider-policy');
   t.equal(flagOf(container.args, '--image'), container.image, "injected pods run the injector's own image by default");
   t.notOk(container.args.includes('--capture'));
+  t.notOk(flagOf(container.args, '--capture-image'), 'the capture image follows the sidecar image by default');
   t.equal(pod.spec.automountServiceAccountToken, false, 'it calls no API');
 });
 
@@ -149,13 +151,14 @@ t.test('cert-manager when asked, or when its API is present (auto)', async (t) =
 });
 
 t.test('values: pod opt-in off, capture, image, failure policy; the schema refuses mistakes', async (t) => {
-  const docs = render('--set', 'webhook.podOptIn=false,inject.capture=true,inject.image=registry.example/outrider:2,webhook.failurePolicy=Fail,image.repository=registry.example/injector');
+  const docs = render('--set', 'webhook.podOptIn=false,inject.capture=true,inject.image=registry.example/outrider:2,inject.captureImage=registry.example/capture:2,webhook.failurePolicy=Fail,image.repository=registry.example/injector');
   const webhook = one(docs, 'MutatingWebhookConfiguration');
   t.same(webhook.webhooks.map((w: Any) => w.name), ['namespaces.inject.outrider.io'], 'only namespaces opt in');
   t.equal(webhook.webhooks[0].failurePolicy, 'Fail');
   const container = one(docs, 'Deployment').spec.template.spec.containers[0];
   t.ok(container.args.includes('--capture'));
   t.equal(flagOf(container.args, '--image'), 'registry.example/outrider:2');
+  t.equal(flagOf(container.args, '--capture-image'), 'registry.example/capture:2');
   t.equal(container.image, 'registry.example/injector:0.1.0');
   for (const [set, message] of [
     ['webhook.failurePolicy=Maybe', /failurePolicy/],

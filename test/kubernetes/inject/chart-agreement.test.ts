@@ -41,7 +41,19 @@ t.test("the app's proxy variables are the chart's", async (t) => {
   for (const name of ['HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy']) {
     t.match(deployment, new RegExp(`- name: ${name}\\n`), `the chart sets ${name} too`);
   }
-  t.same(String(env.NO_PROXY).split(',').slice(0, 3), ['localhost', '127.0.0.1', '::1'], 'loopback first, as the chart');
+  const helpers = read('outrider/templates/_helpers.tpl');
+  const chartNoProxy = /define "outrider.noProxy"[\s\S]*?concat \(list ((?:"[^"]+" ?)+)\)/.exec(helpers)?.[1]?.match(/"([^"]+)"/g)?.map((h) => h.slice(1, -1));
+  t.same(String(env.NO_PROXY).split(','), chartNoProxy, "NO_PROXY: the chart's default hosts");
+  t.equal(env.NO_PROXY, env.no_proxy);
+  t.match(deployment, /- name: NODE_USE_ENV_PROXY\n\s+value: "1"/, 'NODE_USE_ENV_PROXY=1, as the chart');
+  t.equal(env.NODE_USE_ENV_PROXY, '1');
+});
+
+t.test("the capture container runs the Dockerfile's init target as its flags expect", async (t) => {
+  const dockerfile = readFileSync(new URL('../../../Dockerfile', import.meta.url), 'utf8');
+  const init = dockerfile.slice(dockerfile.indexOf(' AS init'), dockerfile.indexOf('\nFROM ', dockerfile.indexOf(' AS init')));
+  t.match(init, /\nENTRYPOINT \[[^\]]*"capture"\]/, 'its ENTRYPOINT is outrider capture, so the args are flags only');
+  t.match(dockerfile, /docker build --target init -t outrider-init:/, 'published as outrider-init, as captureImageFor names it');
 });
 
 t.test("the injector chart's defaults are inject's", async (t) => {

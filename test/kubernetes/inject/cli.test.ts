@@ -43,7 +43,10 @@ t.test('a file, with -f too, and the flags reach the pods', async (t) => {
   t.equal(plain.stdout, EXPECTED);
   const flagged = await run(['inject', '-f', FIXTURE, '--policy', 'team-policy', '--capture', '--image=registry.example/outrider:9']);
   t.equal(flagged.code, 0);
-  t.match(flagged.stdout, /name: outrider-capture\n\s+image: registry\.example\/outrider:9\n/, '--capture and --image');
+  t.match(flagged.stdout, /name: outrider-capture\n\s+image: registry\.example\/outrider-init:9\n/, '--capture, and the capture image follows --image');
+  t.match(flagged.stdout, /name: outrider\n\s+image: registry\.example\/outrider:9\n/, '--image');
+  const own = await run(['inject', FIXTURE, '--capture', '--capture-image', 'registry.example/capture:1']);
+  t.match(own.stdout, /name: outrider-capture\n\s+image: registry\.example\/capture:1\n/, '--capture-image');
   t.match(flagged.stdout, /configMap:\n\s+name: team-policy\n/, '--policy');
   t.match(flagged.stdout, /configMap:\n\s+name: cache-policy\n/, 'the annotation still wins over --policy');
   const again = await run(['inject', '--capture'], flagged.stdout);

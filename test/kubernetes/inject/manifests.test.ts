@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { loadPolicyFile } from '../../../src/config/load.js';
-import { DEFAULT_IMAGE, PORTS, VERSION } from '../../../src/kubernetes/inject/defaults.js';
+import { DEFAULT_IMAGE, EXCLUDED_OUTBOUND_PORTS, PORTS, VERSION } from '../../../src/kubernetes/inject/defaults.js';
 import { injectManifests } from '../../../src/kubernetes/inject/manifests.js';
 import type { InjectOptions } from '../../../src/kubernetes/inject/plan.js';
 import { podTemplates, valueAt } from '../../../src/kubernetes/inject/workloads.js';
-import { schemaProblems } from '../fixtures/k8s-schema.js';
+import { schemaProblems } from '../../../scripts/k8s-schemas.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are free-form YAML */
 type Any = any;
@@ -34,6 +34,14 @@ const templateOf = (docs: Any[], kind: string, name: string): Any => {
 };
 
 const result = injectManifests(SOURCE, OPTIONS);
+
+/** A List is kubectl's envelope, with no schema of its own: its items are checked one by one. */
+async function problems(object: Any): Promise<string[]> {
+  if (object.kind !== 'List') return schemaProblems(object);
+  const extra = Object.keys(object).filter((k) => !['apiVersion', 'kind', 'metadata', 'items'].includes(k));
+  const items = await Promise.all(object.items.map((item: Any, i: number) => schemaProblems(item).then((p) => p.map((m) => `/items/${i}${m}`))));
+  return [...extra.map((k) => `/${k}: unknown field`), ...items.flat()];
+}
 
 t.test('the file is injected as expected, and says what it did', async (t) => {
   t.same(result.errors, []);
@@ -60,7 +68,7 @@ t.test('what each injected template got', async (t) => {
   t.equal(shop.spec.containers[0].env.find((e: Any) => e.name === 'NO_PROXY').value, 'localhost,127.0.0.1,payments.example', "the app's own NO_PROXY is kept");
   const cache = templateOf(docs, 'StatefulSet', 'cache');
   t.same(cache.spec.initContainers.map((c: Any) => c.name), ['outrider-capture', 'outrider'], 'capture (annotation) before the sidecar');
-  t.same(cache.spec.initContainers[0].args.slice(-6), ['--inbound-ports', '6380,8081', '--outbound-ports', '80,8080', '--exclude-outbound-ports', '5432']);
+  t.same(cache.spec.initContainers[0].args.slice(-6), ['--inbound-ports', '6380,8081', '--outbound-ports', '80,8080', '--exclude-outbound-ports', `${EXCLUDED_OUTBOUND_PORTS.join(',')},9000`]);
   t.equal(cache.spec.volumes.find((v: Any) => v.name === 'outrider-policy').configMap.name, 'cache-policy');
   t.notOk(templateOf(docs, 'DaemonSet', 'node-agent').spec.initContainers, 'the hostNetwork DaemonSet is left alone');
 });
@@ -68,12 +76,12 @@ t.test('what each injected template got', async (t) => {
 t.test('every object, before and after, passes the Kubernetes schemas with no unknown field', async (t) => {
   for (const [label, yaml] of [['input', SOURCE], ['output', result.output]] as const) {
     for (const object of objects(yaml)) {
-      t.same(await schemaProblems(object), [], `${label}: ${object.kind} ${object.metadata?.name ?? ''}`);
+      t.same(await problems(object), [], `${label}: ${object.kind} ${object.metadata?.name ?? ''}`);
     }
   }
   const broken = objects(result.output)[0];
   broken.spec.template.spec.initContainers[0].restartpolicy = 'Always';
-  t.same(await schemaProblems(broken), ['unknown field /spec/template/spec/initContainers/0/restartpolicy'], 'the check itself finds a misspelt field');
+  t.same(await schemaProblems(broken), ['/spec/template/spec/initContainers/0/restartpolicy: unknown field'], 'the check itself finds a misspelt field');
 });
 
 t.test('documents with nothing to change come out byte for byte', async (t) => {

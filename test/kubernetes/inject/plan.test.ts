@@ -6,7 +6,8 @@
 import jsonpatch from 'fast-json-patch';
 import t from 'tap';
 import { ANNOTATION } from '../../../src/kubernetes/inject/annotations.js';
-import { APP_ENV, CAPTURE_NAME, DEFAULT_IMAGE, VERSION } from '../../../src/kubernetes/inject/defaults.js';
+import { parseCaptureArgs } from '../../../src/capture/options.js';
+import { APP_ENV, CAPTURE_NAME, DEFAULT_IMAGE, EXCLUDED_OUTBOUND_PORTS, VERSION, captureImageFor } from '../../../src/kubernetes/inject/defaults.js';
 import { planInjection, type InjectOptions, type Plan } from '../../../src/kubernetes/inject/plan.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- pod templates are free-form JSON */
@@ -96,16 +97,18 @@ t.test('annotations: policy, resources, capture and its ports', async (t) => {
   many.spec.containers[0].ports = [{ containerPort: 8080 }, { containerPort: 53, protocol: 'UDP' }, { containerPort: 9090, protocol: 'TCP' }];
   many.spec.containers.push({ name: 'side', ports: [{ containerPort: 8080 }, { containerPort: 7000 }] });
   const args = captureArgs(injected(many));
-  t.same(args.slice(0, 7), ['capture', '--proxy-uid', '65532', '--outbound-listener', '15001', '--inbound-listener', '15006']);
+  t.same(args.slice(0, 6), ['--proxy-uid', '65532', '--outbound-listener', '15001', '--inbound-listener', '15006']);
   t.equal(flag(args, '--inbound-ports'), '8080,9090,7000', "the app's TCP ports, each once, UDP left out");
   t.notOk(args.includes('--outbound-ports'), 'outbound ports: capture\'s own default');
+  t.equal(flag(args, '--exclude-outbound-ports'), EXCLUDED_OUTBOUND_PORTS.join(','), 'TLS, DNS, databases and brokers are never captured');
+  t.ok(EXCLUDED_OUTBOUND_PORTS.includes(443) && EXCLUDED_OUTBOUND_PORTS.includes(53));
   t.notOk(args.includes('--exclude-inbound-ports'));
 
-  const all = captureArgs(injected(template({ [ANNOTATION.capture]: 'enabled', [ANNOTATION.inboundPorts]: 'all', [ANNOTATION.outboundPorts]: '80, 443,80', [ANNOTATION.excludeOutboundPorts]: '5432' })));
+  const all = captureArgs(injected(template({ [ANNOTATION.capture]: 'enabled', [ANNOTATION.inboundPorts]: 'all', [ANNOTATION.outboundPorts]: '80, 443,80', [ANNOTATION.excludeOutboundPorts]: '7000,5432' })));
   t.equal(flag(all, '--inbound-ports'), 'all');
   t.equal(flag(all, '--exclude-inbound-ports'), '9901', 'all inbound ports: the admin port stays reachable for the kubelet');
   t.equal(flag(all, '--outbound-ports'), '80,443', 'spaces and repeats dropped');
-  t.equal(flag(all, '--exclude-outbound-ports'), '5432');
+  t.equal(flag(all, '--exclude-outbound-ports'), `${EXCLUDED_OUTBOUND_PORTS.join(',')},7000`, 'the annotation adds to the defaults, each port once');
 
   const portless = template({ [ANNOTATION.capture]: 'enabled' });
   delete portless.spec.containers[0].ports;
@@ -118,6 +121,26 @@ t.test('annotations: policy, resources, capture and its ports', async (t) => {
   t.equal(capture.securityContext.runAsUser, 0);
   t.equal(capture.securityContext.runAsNonRoot, false, 'explicit, as a pod-level runAsNonRoot would refuse it');
   t.notOk(capture.restartPolicy, 'an ordinary init container: it runs once and exits');
+});
+
+t.test("the capture args are ones `outrider capture` takes, meaning what the pod asked", async (t) => {
+  const pod = template({ [ANNOTATION.capture]: 'enabled', [ANNOTATION.outboundPorts]: '80,8080', [ANNOTATION.excludeOutboundPorts]: '5432' });
+  const options = parseCaptureArgs(captureArgs(injected(pod)));
+  t.match(options, { proxyUid: 65532, outboundListener: 15001, inboundListener: 15006, dryRun: false });
+  t.same(options.inboundPorts, { kind: 'list', ports: [8080] }, "the app's port inbound");
+  t.same(options.outboundPorts, { kind: 'list', ports: [80, 8080] });
+  t.same(options.excludeOutboundPorts, EXCLUDED_OUTBOUND_PORTS, 'the defaults (5432 among them)');
+  const all = parseCaptureArgs(captureArgs(injected(template({ [ANNOTATION.capture]: 'enabled', [ANNOTATION.inboundPorts]: 'all' }))));
+  t.same([all.inboundPorts, all.excludeInboundPorts, all.outboundPorts], [{ kind: 'all' }, [9901], { kind: 'all' }], 'all inbound but the admin port; outbound: all by default');
+});
+
+t.test('the capture image is the init variant of the sidecar image', async (t) => {
+  const image = (sidecar: string): string => injected(template({ [ANNOTATION.capture]: 'enabled' }), { image: sidecar }).spec.initContainers[0].image;
+  t.equal(image('registry.example/outrider:1.2.3'), 'registry.example/outrider-init:1.2.3');
+  t.equal(image('registry.example:5000/team/outrider:1.2.3'), 'registry.example:5000/team/outrider-init:1.2.3', 'a registry port is not a tag');
+  t.equal(image('registry.example:5000/outrider'), 'registry.example:5000/outrider-init');
+  t.equal(image(`outrider@sha256:${'a'.repeat(64)}`), `outrider-init:${VERSION}`, "a digest names one image: this version's init image");
+  t.equal(captureImageFor(DEFAULT_IMAGE), `outrider-init:${VERSION}`, 'the Dockerfile\'s docker build --target init -t outrider-init:<version>');
 });
 
 t.test('annotations that cannot be meant are errors naming the annotation', async (t) => {

@@ -13,7 +13,7 @@ import { call, podFrom, review, TLS_DIR } from './fixtures.js';
 const TLS = ['--tls-cert', `${TLS_DIR}server.crt`, '--tls-key', `${TLS_DIR}server.key`];
 
 t.test('starts, serves, and stops on SIGTERM with exit 0', async (t) => {
-  const child = spawn(process.execPath, [BIN, 'injector', '--address', '127.0.0.1:0', ...TLS, '--policy', 'team-policy', '--image', 'registry.example/outrider:1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'injector', '--address', '127.0.0.1:0', ...TLS, '--policy', 'team-policy', '--image', 'registry.example/outrider:1', '--capture', '--capture-image', 'registry.example/capture:1'], { stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = once(child, 'exit');
   const lines: Record<string, unknown>[] = [];
   const ready = new Promise<Record<string, unknown>>((resolve) => {
@@ -24,12 +24,13 @@ t.test('starts, serves, and stops on SIGTERM with exit 0', async (t) => {
     });
   });
   const entry = await ready;
-  t.match(entry, { level: 'info', name: 'outrider-injector', image: 'registry.example/outrider:1', policy: 'team-policy' });
+  t.match(entry, { level: 'info', name: 'outrider-injector', image: 'registry.example/outrider:1', captureImage: 'registry.example/capture:1', policy: 'team-policy', capture: true });
   const port = Number(String(entry.address).split(':').at(-1));
   t.equal((await call(port, 'GET', '/healthz')).status, 200);
   const answer = (await call(port, 'POST', '/inject', JSON.stringify(review(podFrom({ spec: { containers: [{ name: 'a', image: 'a' }] } }, 'a'))))).json();
   const patch = JSON.parse(Buffer.from(answer.response.patch, 'base64').toString()) as { path: string; value: { name: string; image?: string; configMap?: { name: string } }[] }[];
-  t.equal(patch.find((op) => op.path === '/spec/initContainers')?.value[0]?.image, 'registry.example/outrider:1', '--image reaches the sidecar');
+  const inits = patch.find((op) => op.path === '/spec/initContainers')?.value;
+  t.same(inits?.map((c) => c.image), ['registry.example/capture:1', 'registry.example/outrider:1'], '--capture, --capture-image and --image reach the pod');
   t.equal(patch.find((op) => op.path === '/spec/volumes')?.value[0]?.configMap?.name, 'team-policy', '--policy reaches the volume');
   child.kill('SIGTERM');
   const [code] = await exited;

@@ -18,7 +18,7 @@ import { DEFAULT_IMAGE } from '../../../src/kubernetes/inject/defaults.js';
 import { injectManifests } from '../../../src/kubernetes/inject/manifests.js';
 import { podTemplates, valueAt } from '../../../src/kubernetes/inject/workloads.js';
 import { InjectorServer } from '../../../src/kubernetes/injector/server.js';
-import { schemaProblems } from '../fixtures/k8s-schema.js';
+import { schemaProblems } from '../../../scripts/k8s-schemas.js';
 import { call, capturedLog, podFrom, review, TLS_DIR } from './fixtures.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- reviews and pods are free-form JSON */
