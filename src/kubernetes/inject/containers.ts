@@ -74,7 +74,8 @@ export function captureContainer(image: string, settings: PodSettings, appPorts:
     image,
     imagePullPolicy: 'IfNotPresent',
     args,
-    resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
+    // Node.js alone takes about 45 MiB: the request says so, and the limit leaves room.
+    resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '128Mi' } },
     securityContext: {
       runAsUser: 0,
       runAsNonRoot: false,
