@@ -23,12 +23,15 @@
  * Placement as elsewhere: Outrider and the nginx proxy alone on core 1; the gRPC client and
  * server, h2load, the nginx upstream and the runner on core 0.
  */
+import os from 'node:os';
 import { mergeEncoded, spectrum } from '../loadgen/histogram.js';
 import type { GrpcResult } from '../loadgen/grpc-protocol.js';
 import { GrpcEcho, GrpcLoad } from '../lib/grpc-procs.js';
 import { h2loadInstalled, h2loadRun, type H2loadResult } from '../lib/h2load.js';
 import { outriderBuilt, startOutrider, type RunningOutrider } from '../lib/outrider.js';
 import { freePorts } from '../lib/ports.js';
+import { coreOf, pinningAvailable } from '../lib/procs.js';
+import { coreBusySeconds, cpuSeconds } from '../lib/procstat.js';
 import type { ProfileName } from '../lib/profile.js';
 import { fmt, round, signed } from '../lib/stats.js';
 import { h2cByHttp2On, nginxVersion, startNginxH2cProxy } from '../peers/nginx.js';
@@ -118,6 +121,8 @@ interface Measured {
   /** Server calls per client call − 1, per tail sample (`target#round`). */
   readonly extra: Map<string, number>;
   readonly h2: H2Sample[];
+  /** Per round: the host's 1-minute load average at its start, and the largest share of the proxy's core that processes other than Outrider took during one of its gRPC runs. */
+  readonly host: { load: number; othersOnProxyCore: number }[];
 }
 
 const rateOf = (t: GrpcTarget): number => (t.group === 'latency' ? LATENCY_RATE : HEDGE_RATE);
@@ -174,13 +179,19 @@ async function runRounds(
     return died !== undefined;
   };
   const alive = (viaOutrider: boolean): boolean => !viaOutrider || !dead.has('outrider');
+  const host: Measured['host'] = [];
   for (let round = 0; round < rounds; round++) {
-    ctx.log(`  round ${round + 1}/${rounds}`);
+    host[round] = { load: round3(os.loadavg()[0] ?? NaN), othersOnProxyCore: NaN };
+    ctx.log(`  round ${round + 1}/${rounds} (host load ${fmt(host[round]?.load)})`);
     for (const group of ['latency', 'tail'] as const) {
       for (const t of rotate(grpcTargets.filter((x) => x.group === group), round)) {
         if (!alive(t.viaOutrider)) continue;
         if (group === 'tail') await echo.stats(true);
+        const before = proxyCore(outrider.pid);
         const sample = await measureGrpc(ctx, load, t, round);
+        const others = othersShare(before, proxyCore(outrider.pid));
+        const seen = host[round]?.othersOnProxyCore ?? NaN;
+        if (others !== undefined) host[round] = { load: host[round]?.load ?? NaN, othersOnProxyCore: round3(Number.isFinite(seen) ? Math.max(seen, others) : others) };
         samples.push(sample);
         if (group === 'tail') {
           const calls = (await echo.stats(true))[t.service] ?? 0;
@@ -200,7 +211,29 @@ async function runRounds(
     const echoDied = echo.died();
     if (echoDied) throw new Error(`the gRPC echo server died: ${echoDied}`);
   }
-  return { samples, extra, h2 };
+  return { samples, extra, h2, host };
+}
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+interface CoreReading {
+  readonly at: number;
+  readonly busy: number;
+  readonly outrider: number;
+}
+
+/** The proxy's core's busy time and Outrider's CPU time, now (undefined when not pinned or no /proc). */
+function proxyCore(pid: number): CoreReading | undefined {
+  if (!pinningAvailable()) return undefined;
+  const busy = coreBusySeconds(Number(coreOf('proxy')));
+  const outrider = cpuSeconds(pid);
+  return busy === undefined || outrider === undefined ? undefined : { at: performance.now(), busy, outrider };
+}
+
+/** Share (0-1) of the proxy's core that other processes than Outrider kept busy between two readings. */
+function othersShare(a: CoreReading | undefined, b: CoreReading | undefined): number | undefined {
+  if (!a || !b || b.at <= a.at) return undefined;
+  return Math.max(0, (b.busy - a.busy - (b.outrider - a.outrider)) / ((b.at - a.at) / 1000));
 }
 
 const p50 = (s: Sample): number => s.stream.latency.p50;
@@ -352,13 +385,14 @@ function perRoundTable(m: Measured, rounds: number): Table {
     const d = (target: string, pick: (s: Sample) => number): string => signed(pairedDiffs(only, target, 'direct', LATENCY_RATE, pick)[0]);
     const gain = ratiosOf(only, 'tail-hedge', 'tail-no-hedge', HEDGE_RATE, p99)[0];
     const ratio = m.h2.filter((s) => s.round === r);
-    return [String(r + 1), d('outrider', p50), d('outrider', p99), d('outrider-patterns', p50), d('outrider-patterns', p99), gain === undefined ? '—' : `${fmt(gain)}x`, fmt(h2Ratios(ratio)[0])];
+    const host = m.host[r];
+    return [String(r + 1), d('outrider', p50), d('outrider', p99), d('outrider-patterns', p50), d('outrider-patterns', p99), gain === undefined ? '—' : `${fmt(gain)}x`, fmt(h2Ratios(ratio)[0]), fmt(host?.load), host && Number.isFinite(host.othersOnProxyCore) ? `${fmt(host.othersOnProxyCore * 100, 0)}%` : '—'];
   });
   return {
-    title: 'Per round (ms added over direct in the same round; hedge p99 gain; h2 req/s Outrider ÷ nginx)',
-    columns: ['round', 'outrider +p50', '+p99', 'patterns +p50', '+p99', 'hedge p99 gain', 'h2 ÷ nginx'],
+    title: "Per round (ms added over direct in the same round; hedge p99 gain; h2 req/s Outrider ÷ nginx; the host's load)",
+    columns: ['round', 'outrider +p50', '+p99', 'patterns +p50', '+p99', 'hedge p99 gain', 'h2 ÷ nginx', 'host load (1 min)', 'others on the proxy core'],
     rows,
-    ...(ratios.length === 0 ? { note: 'h2: not measured (h2load or nginx missing)' } : {}),
+    note: `Host load: the 1-minute load average as the round began (2 cores). Others on the proxy core: the largest share of core ${coreOf('proxy')} that processes other than Outrider kept busy during one of the round's gRPC runs (taskset keeps our processes off it, not the rest of the machine's).${ratios.length === 0 ? ' h2: not measured (h2load or nginx missing).' : ''}`,
   };
 }
 
@@ -585,6 +619,7 @@ export const grpc: Scenario = {
           h2Summaries: h2,
           h2Ratios: ratios.map((r) => round(r, 4)),
           h2Samples: m.h2,
+          host: m.host,
           extraCalls: Object.fromEntries([...m.extra].map(([k, v]) => [k, round(v, 4)])),
           samples: m.samples.map(({ stream, ...rest }) => ({ ...rest, latency: stream.latency, service: stream.service, achievedRps: stream.achievedRps, outcomes: stream.outcomes, issued: (stream as GrpcResult).issued })),
         },
