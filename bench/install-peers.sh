@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the bench's peers and tools from Debian: nginx (also the overhead scenario's
-# `return 200` upstream), HAProxy, and wrk (to cross-check the load generator).
+# `return 200` upstream), HAProxy, wrk (to cross-check the load generator) and h2load
+# (nghttp2-client: the grpc scenario's HTTP/2 throughput).
 # Idempotent: skips what is present. Never fails the caller: a missing peer is reported by the
 # bench as "not installed" and the rest still runs.
 set -u
@@ -9,9 +10,10 @@ want=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || want+=(nginx-light)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || want+=(haproxy)
 command -v wrk >/dev/null 2>&1 || want+=(wrk)
+command -v h2load >/dev/null 2>&1 || want+=(nghttp2-client)
 
 if [ ${#want[@]} -eq 0 ]; then
-  echo "install-peers: nginx, haproxy and wrk are already installed"
+  echo "install-peers: nginx, haproxy, wrk and h2load are already installed"
   exit 0
 fi
 

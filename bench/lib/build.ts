@@ -18,6 +18,8 @@ export const ENTRIES = {
   ticker: 'loadgen/ticker.ts',
   sim: 'upstreams/sim.ts',
   wsEcho: 'upstreams/ws-echo.ts',
+  grpcEcho: 'upstreams/grpc-echo.ts',
+  grpcLoad: 'loadgen/grpc-load.ts',
   undiciPeer: 'peers/undici-peer.ts',
   httpProxyPeer: 'peers/http-proxy-peer.ts',
 } as const;

@@ -63,3 +63,17 @@ export function peakRssMiB(pid: number): number | undefined {
   const kib = statusKiB(pid, 'VmHWM');
   return kib === undefined ? undefined : Math.round((kib / 1024) * 10) / 10;
 }
+
+/**
+ * Busy time of one CPU core in seconds since boot (everything but idle and iowait, from
+ * /proc/stat's `cpuN` line); undefined when /proc/stat is not there. The difference over a
+ * window, less what the process under test used, is what other processes took from its core.
+ */
+export function coreBusySeconds(core: number): number | undefined {
+  const line = read('/proc/stat')?.split('\n').find((l) => l.startsWith(`cpu${core} `));
+  if (!line) return undefined;
+  const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+  const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
+  return (total - idle) / TICKS_PER_SECOND;
+}

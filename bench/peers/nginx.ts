@@ -3,6 +3,7 @@
  * proxy. The bench writes the config into a temp dir and runs nginx in the foreground there, one
  * worker process, pinned like everything else.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { waitFor200 } from '../lib/http.js';
@@ -30,7 +31,8 @@ ${server}
 `;
 }
 
-async function run(name: string, role: Role, conf: string, port: number, probe: string): Promise<Started> {
+/** `port` is the one the bench sends load to; readiness is probed with HTTP/1.1 on `probePort`. */
+async function run(name: string, role: Role, conf: string, port: number, probe: string, probePort = port): Promise<Started> {
   const bin = findBinary('nginx');
   if (!bin) return { ok: false, reason: 'not installed (bench/install-peers.sh)' };
   const dir = tempDir(name);
@@ -38,7 +40,7 @@ async function run(name: string, role: Role, conf: string, port: number, probe: 
   fs.writeFileSync(file, mainConfig(dir, conf));
   const child = spawnPinned(name, bin, ['-p', dir, '-c', file, '-g', 'daemon off;'], { role });
   try {
-    const readyMs = await waitFor200(child, port, probe);
+    const readyMs = await waitFor200(child, probePort, probe);
     return { ok: true, port, pid: child.pid, readyMs, stop: () => stop(child).then(() => undefined), died: diedReason(child) };
   } catch (err) {
     await stop(child);
@@ -112,4 +114,42 @@ export function startNginxTlsProxy(port: number, tlsPort: number, upstreamPort: 
     }
   }`;
   return run('nginx-tls-proxy', 'proxy', server, port, '/');
+}
+
+/** The installed nginx's version as [major, minor, patch], or undefined when it is missing. */
+export function nginxVersion(): [number, number, number] | undefined {
+  const bin = findBinary('nginx');
+  if (!bin) return undefined;
+  const out = spawnSync(bin, ['-v'], { encoding: 'utf8' });
+  const m = /nginx\/(\d+)\.(\d+)\.(\d+)/.exec(`${out.stderr}${out.stdout}`);
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined;
+}
+
+/** nginx 1.25.1 and later turn HTTP/2 on with `http2 on;`; before, with `listen … http2`. */
+export function h2cByHttp2On(version: readonly [number, number, number] | undefined): boolean {
+  if (!version) return false;
+  const [major, minor, patch] = version;
+  return major > 1 || (major === 1 && (minor > 25 || (minor === 25 && patch >= 1)));
+}
+
+/**
+ * nginx serving HTTP/2 without TLS (h2c, prior knowledge) on `port` and proxying HTTP/1.1 to
+ * the upstream with keep-alive, as the overhead scenario's nginx does. nginx 1.25.1 and later
+ * spell it `http2 on;`; earlier releases (Debian 12 has 1.22.1) `listen ... http2`, which on a
+ * plain listener means h2c with prior knowledge only, so readiness is probed with HTTP/1.1 on
+ * `probePort`, a second listener of the same server.
+ */
+export function startNginxH2cProxy(port: number, probePort: number, upstreamPort: number): Promise<Started> {
+  const modern = h2cByHttp2On(nginxVersion());
+  const server = `  upstream app { server 127.0.0.1:${upstreamPort}; keepalive 64; keepalive_requests 10000000; }
+  server {
+    listen 127.0.0.1:${port}${modern ? '' : ' http2'} backlog=4096;
+    listen 127.0.0.1:${probePort};
+${modern ? '    http2 on;\n' : ''}    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }`;
+  return run('nginx-h2c-proxy', 'proxy', server, port, '/', probePort);
 }

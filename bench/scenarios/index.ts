@@ -2,6 +2,7 @@
 import { breaker } from './breaker.js';
 import { bulkhead } from './bulkhead.js';
 import { connections } from './connections.js';
+import { grpc } from './grpc.js';
 import { hedge } from './hedge.js';
 import { overhead } from './overhead.js';
 import { scatter } from './scatter.js';
@@ -13,4 +14,4 @@ import { websocket } from './websocket.js';
 import { wrkCheck } from './wrk-check.js';
 import { zeroLoss } from './zero-loss.js';
 
-export const SCENARIOS: readonly Scenario[] = [overhead, wrkCheck, hedge, breaker, bulkhead, shadow, scatter, soak, zeroLoss, connections, websocket, tlsScenario];
+export const SCENARIOS: readonly Scenario[] = [overhead, wrkCheck, hedge, breaker, bulkhead, shadow, scatter, soak, zeroLoss, connections, websocket, tlsScenario, grpc];
