@@ -14,8 +14,8 @@
  * - A bearer token when one is set (401 otherwise), 403 while forbid() is on.
  *
  * The test controls it: apply/remove slices (each a new resourceVersion), end, cut or fail
- * the open watches, expire the history, refuse (403), go down (connections cut, port closed)
- * and come back up.
+ * the open watches, expire the history, refuse (403), hold requests unanswered, go down
+ * (connections cut, port closed) and come back up.
  */
 import { writeFileSync } from 'node:fs';
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -58,7 +58,7 @@ export interface KubeApiOptions {
 }
 
 export class KubeApiStandIn {
-  readonly counts = { lists: 0, watches: 0, services: 0, refused: 0 };
+  readonly counts = { lists: 0, watches: 0, services: 0, refused: 0, stalled: 0 };
   readonly #server: Server;
   readonly #token: string | undefined;
   readonly #scheme: 'http' | 'https';
@@ -71,6 +71,7 @@ export class KubeApiStandIn {
   #oldest = 100;
   #forbidden = false;
   #goneAsStatus = false;
+  #stalled = false;
   #port = 0;
 
   private constructor(options: KubeApiOptions) {
@@ -124,6 +125,11 @@ export class KubeApiStandIn {
 
   forbid(on: boolean): void {
     this.#forbidden = on;
+  }
+
+  /** Hold every request from now on without an answer (a server that accepts and never replies). */
+  stall(on: boolean): void {
+    this.#stalled = on;
   }
 
   /** End every open watch stream cleanly, as the server's timeout or a restart does. */
@@ -213,6 +219,10 @@ current-context: test
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://stand-in');
+    if (this.#stalled) {
+      this.counts.stalled += 1;
+      return;
+    }
     if (this.#token !== undefined && req.headers.authorization !== `Bearer ${this.#token}`) return status(res, 401, 'Unauthorized', 'Unauthorized');
     const slices = /^\/apis\/discovery\.k8s\.io\/v1\/namespaces\/([^/]+)\/endpointslices$/.exec(url.pathname);
     const service = /^\/api\/v1\/namespaces\/([^/]+)\/services\/([^/]+)$/.exec(url.pathname);

@@ -35,7 +35,7 @@ interface World {
   call(): Promise<string>;
 }
 
-async function world(t: Test, kubernetes: string, prepare: (api: KubeApiStandIn, port: number) => void): Promise<World> {
+async function world(t: Test, kubernetes: string, prepare: (api: KubeApiStandIn, port: number) => void, tuning: Partial<typeof FAST> = {}): Promise<World> {
   const pods = await startPods(3);
   const api = await KubeApiStandIn.start();
   prepare(api, pods.port);
@@ -50,7 +50,7 @@ routes: [ { name: all, upstream: catalog } ]
   );
   if (!loaded.ok) throw new Error(loaded.issues.map((i) => i.message).join('\n'));
   const env = { KUBECONFIG: api.kubeconfig(mkdtempSync(join(tmpdir(), 'outrider-kube-'))) };
-  const upstream = new UpstreamRuntime(loaded.policy.upstreams.get('catalog') as never, {}, { discovery: { ...FAST, env } });
+  const upstream = new UpstreamRuntime(loaded.policy.upstreams.get('catalog') as never, {}, { discovery: { ...FAST, ...tuning, env } });
   const errors: string[] = [];
   const recoveries: number[] = [];
   t.teardown(async () => {
@@ -153,10 +153,11 @@ t.test('410 Gone: listed again, then watched from the new list', async (t) => {
   t.same(w.origins(), at(port, '127.0.0.3'));
   t.same(w.errors, [], '410 is routine, not an error');
 
-  // The other form: the watch request itself answered 410 (after an outage, say).
+  // The other form: the watch request itself answered 410 (a re-watch after the history went).
   await until(() => w.api.openWatches === 1, 'the new watch');
-  w.api.expire(true);
+  w.api.dropWatches();
   w.api.apply(slice('catalog-c', 'catalog', [['127.0.0.4', true]], http(port)));
+  w.api.expire(true);
   await until(() => w.api.counts.lists === 3 && w.origins().length === 2, 'a relist after an HTTP 410');
   t.same(w.errors, [], 'no error either');
 });
@@ -209,6 +210,27 @@ t.test('forbidden (no RBAC) at start: start() returns, no endpoints, the error i
   await until(() => w.recoveries.length === 3, 'the failure and the recovery after it');
   t.same(w.errors.slice(1), ['watch /apis/discovery.k8s.io/v1/namespaces/shop/endpointslices: HTTP 403 Forbidden', 'watch /apis/discovery.k8s.io/v1/namespaces/shop/endpointslices: etcdserver: leader changed']);
   t.same(w.origins(), at(w.pods.port, '127.0.0.2'), 'the endpoints stayed throughout');
+});
+
+t.test('an API server that accepts and never answers: each request has a deadline', async (t) => {
+  const w = await world(t, '{ service: catalog, namespace: shop, port: http }', (api, port) => {
+    api.apply(slice('catalog-a', 'catalog', [['127.0.0.2', true]], http(port)));
+    api.stall(true);
+  }, { requestTimeoutMs: 200 });
+  // start() waits for the first list at most requestTimeoutMs (15 s by default), not for ever.
+  t.match(w.status(), { state: /^(starting|failing)$/, endpoints: 0 }, 'start() returned without an answer');
+  await until(() => w.status().state === 'failing', 'the list deadline');
+  t.match(w.status().error, /^GET \/apis\/discovery\.k8s\.io\/v1\/namespaces\/shop\/endpointslices: no answer within 200 ms$/);
+  w.api.stall(false);
+  await until(() => w.origins().length === 1 && w.api.openWatches === 1, 'the list and watch once answered');
+  w.api.stall(true);
+  w.api.dropWatches();
+  await until(() => w.status().state === 'failing', 'the unanswered watch');
+  t.match(w.status().error, /^watch \/apis\/discovery\.k8s\.io\/v1\/namespaces\/shop\/endpointslices: no answer within 200 ms$/);
+  t.equal(w.origins().length, 1, 'the endpoint stays');
+  w.api.stall(false);
+  await until(() => w.status().state === 'watching', 'recovery');
+  t.same([w.errors.length, w.recoveries.length], [2, 2]);
 });
 
 t.test('a port given by number: the Service is read to find its name', async (t) => {

@@ -15,24 +15,27 @@
  *   server that ends every watch at once is not hammered.
  *
  * Uses @kubernetes/client-node's KubeConfig (in-cluster or kubeconfig credentials, token
- * re-reading) and Watch (the watch wire format); this module is imported only when an upstream
- * uses `kubernetes:` (upstream.ts), so a sidecar without one never loads that package.
+ * re-reading) and, in stream.ts, its Watch (the watch wire format); this module is imported
+ * only when an upstream uses `kubernetes:` (upstream.ts), so a sidecar without one never loads
+ * that package.
  */
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { EndpointUrl, KubernetesServicePolicy, UpstreamPolicy } from '../../config/types.js';
 import { systemClock, type Clock } from '../../util/clock.js';
 import { ApiError, getJson, loadKubeConfig, podNamespace } from './kube-api.js';
+import { Gone, watchOnce } from './stream.js';
 import { endpointsFromSlices, servicePortName, slicePortNames, type EndpointSliceLike, type ServicePortLike } from './slices.js';
 import type { DiscoveryHooks, DiscoveryOptions, DiscoveryStatus, EndpointDiscovery, StartDiscovery } from './types.js';
 
-/** Server-side end of each watch; a client-side deadline 30 s later catches a silent connection. */
+/**
+ * Each watch asks the server to end it after 5 to 10 minutes (client-go's spread, so that
+ * sidecars started together do not re-watch together); a client deadline 30 s later ends a
+ * watch whose connection went silent (a partition sends no reset).
+ */
 const WATCH_TIMEOUT_SECONDS = 300;
 const WATCH_GRACE_MS = 30_000;
 
 type Target = UpstreamPolicy & { kubernetes: KubernetesServicePolicy };
-
-/** The server no longer has our resourceVersion: list again. */
-class Gone extends Error {}
 
 export const startEndpointDiscovery: StartDiscovery = (upstream, hooks, options) => new EndpointSliceDiscovery(upstream, hooks, options);
 
@@ -156,54 +159,24 @@ class EndpointSliceDiscovery implements EndpointDiscovery {
     this.#synced();
   }
 
-  /** Resolves when the watch ends without a failure (closed by the server, or our deadline). */
-  #watch(kc: KubeConfig): Promise<void> {
+  /** One watch, from the last resourceVersion; resolves when it ends without a failure (stream.ts). */
+  async #watch(kc: KubeConfig): Promise<void> {
     this.#lastWatchAt = this.#clock.now();
-    return new Promise<void>((resolve, reject) => {
-      let controller: AbortController | undefined;
-      let opened = false;
-      let ended = false;
-      const end = (err?: Error): void => {
-        if (ended) return;
-        ended = true;
-        clearTimeout(deadline);
-        this.#interrupt = undefined;
-        controller?.abort();
-        // A stream that breaks after it opened is a watch ending (servers and load balancers
-        // cut them), not an outage: reopen it; if the server is really gone, that attempt fails.
-        if (err === undefined || (opened && !(err instanceof Gone) && !(err instanceof ApiError))) resolve();
-        else reject(err);
-      };
-      const deadline = setTimeout(() => end(), WATCH_TIMEOUT_SECONDS * 1000 + WATCH_GRACE_MS);
-      deadline.unref();
-      this.#interrupt = () => end();
-      const params = { resourceVersion: this.#resourceVersion, allowWatchBookmarks: true, labelSelector: this.#selector, timeoutSeconds: WATCH_TIMEOUT_SECONDS };
-      // Watch calls `done` once: at the stream's end, or with the error that stopped it
-      // (a non-200 answer carries its status as `statusCode`).
-      const done = (err: unknown): void => {
-        const status = (err as { statusCode?: number } | null)?.statusCode;
-        if (err === null || err === undefined) end();
-        else if (status === 410) end(new Gone());
-        else if (status !== undefined) end(new ApiError(status, `watch ${this.#slicesPath}: HTTP ${status} ${(err as Error).message}`));
-        // node-fetch's messages repeat the whole URL: keep the reason.
-        else end(new Error(`watch ${this.#slicesPath}: ${(err as Error).message.replace(/^request to \S+ failed, reason: /, '')}`));
-      };
-      const onEvent = (type: string, object: unknown): void => {
-        if (ended) return;
-        const problem = this.#event(type, object);
-        if (problem !== undefined) end(problem);
-      };
-      new Watch(kc).watch(this.#slicesPath, params, onEvent, done).then(
-        (c) => {
-          controller = c;
-          if (ended) return c.abort();
-          // Watch resolves once the 200 has arrived (an error answer has called `done` already).
-          opened = true;
-          this.#synced();
-        },
-        (err: unknown) => end(err as Error),
-      );
+    const timeoutSeconds = Math.round(WATCH_TIMEOUT_SECONDS * (1 + Math.random()));
+    const watch = watchOnce(kc, {
+      path: this.#slicesPath,
+      params: { resourceVersion: this.#resourceVersion, allowWatchBookmarks: true, labelSelector: this.#selector, timeoutSeconds },
+      requestTimeoutMs: this.#options.requestTimeoutMs,
+      graceMs: WATCH_GRACE_MS,
+      onOpen: () => this.#synced(),
+      onEvent: (type, object) => this.#event(type, object),
     });
+    this.#interrupt = watch.stop;
+    try {
+      await watch.ended;
+    } finally {
+      this.#interrupt = undefined;
+    }
   }
 
   /** Apply one watch event; an error it carries is returned (Watch would swallow a throw). */
