@@ -6,8 +6,9 @@
  *
  * What a ClusterIP name cannot give and discovery does: the sidecar is ready with the pods
  * already known; a retry goes to another pod; a failing pod is ejected alone; a new pod gets
- * requests as soon as it is ready. Also: 502 "has no endpoints" while none is ready, one log
- * line per API outage and one at recovery, and the watch ends with the sidecar.
+ * requests as soon as it is ready. Also: 502 "has no endpoints" while none is ready, a reload
+ * to another Service (a new watch, the old one closed), one log line per API outage and one at
+ * recovery, and the watch ends with the sidecar.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -101,6 +102,22 @@ t.test('no ready pod: 502 upstream-unreachable "has no endpoints"; a pod turning
   api.apply(slice('search-a', 'search', [['127.0.0.3', true]], web));
   await until(async () => (await status(sidecar)).upstreams[0]?.discovery?.endpoints === 1, 'the pod turned ready');
   t.equal((await send(sidecar.url(), '/')).body, '127.0.0.3');
+});
+
+t.test('a reload to another Service: a new watch replaces the old one; an unchanged upstream keeps its watch', async (t) => {
+  api.apply(slice('orders-a', 'orders', [['127.0.0.2', true]], web));
+  api.apply(slice('billing-a', 'billing', [['127.0.0.3', true]], web));
+  const sidecar = await startSidecar(policy('orders'));
+  t.teardown(() => sidecar.close());
+  await until(() => api.openWatches === 1, 'the watch');
+  const watches = api.counts.watches;
+  t.same(await sidecar.sidecar.reload(), { result: 'unchanged' });
+  t.equal(api.counts.watches, watches, 'an unchanged policy opens no watch');
+  sidecar.rewrite(policy('billing'));
+  t.same(await sidecar.sidecar.reload(), { result: 'applied' });
+  t.equal((await send(sidecar.url(), '/')).body, '127.0.0.3', 'at once: the reload waited for the new list');
+  await until(() => api.openWatches === 1 && api.counts.watches === watches + 1, 'the old watch closed, the new one open');
+  t.match((await status(sidecar)).upstreams[0]?.discovery, { service: 'billing', state: 'watching', endpoints: 1 });
 });
 
 t.test('an API outage: logged once, requests served from the last set; recovery logged; the watch ends with the sidecar', async (t) => {
