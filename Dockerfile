@@ -5,11 +5,17 @@
 #   docker build -t outrider:0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" .
 #   docker run --rm -v "$PWD/config:/etc/outrider:ro" -p 15006:15006 outrider:0.1.0
 #
-# Three stages, one Node.js major (24, the current LTS) and one Debian release (12, bookworm)
+# Four stages, one Node.js major (24, the current LTS) and one Debian release (12, bookworm)
 # throughout, so the node_modules built on Debian run on the same glibc in the final image:
 #   build   - every dependency, TypeScript compiled to dist/, the policy JSON Schema regenerated
 #   deps    - production dependencies only (npm ci --omit=dev), no install scripts
-#   runtime - distroless Node.js: no shell, no package manager, uid 65532
+#   init    - the capture init container (`outrider capture`): the same app, plus iptables
+#   runtime - distroless Node.js: no shell, no package manager, uid 65532 (the default target)
+#
+# The init image, for pods whose traffic is captured (docs/kubernetes.md, "Capture"):
+#   docker build --target init -t outrider-init:0.1.0 .
+# It runs once per pod start as root with NET_ADMIN and NET_RAW, installs the iptables rules
+# and exits; the sidecar image itself stays distroless and non-root.
 # The final image holds node_modules (production), dist/, bin/, schema/ and package.json (read
 # by `outrider --version`), nothing else. Expected size: about 160 MB uncompressed, about 50 MB
 # compressed. Nearly all of it is the distroless Node.js 24 base (the node binary); Outrider adds
@@ -35,6 +41,26 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # No production dependency needs an install script (all are plain JavaScript), so none runs.
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# Not the last stage: a plain `docker build .` still builds the sidecar (runtime).
+FROM node:24-bookworm-slim AS init
+# Debian's iptables: iptables-nft by default (what current kernels and distributions use), with
+# iptables-legacy beside it. Nothing else is installed; the lists are not kept in the layer.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends iptables \
+ && rm -rf /var/lib/apt/lists/*
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY --from=build /src/schema ./schema
+COPY package.json ./
+COPY bin ./bin
+# Root on purpose: iptables-restore needs uid 0 with CAP_NET_ADMIN (the pod grants only that
+# and NET_RAW to this container), and the container exits once the rules are in.
+USER 0:0
+ENTRYPOINT ["node", "/app/bin/outrider", "capture"]
+CMD ["--help"]
 
 FROM gcr.io/distroless/nodejs24-debian12:nonroot AS runtime
 ARG VERSION=0.1.0

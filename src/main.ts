@@ -4,6 +4,7 @@
  *                               /etc/outrider/outrider.yaml)
  *   outrider validate FILE      check a policy: a summary and exit 0, or
  *                               `file:line:column: message` per error and exit 1
+ *   outrider capture FLAGS      install the pod's iptables capture rules (capture/cli.ts)
  *   outrider --version | --help
  * Exit codes: 0 ok (also after a SIGTERM drain), 1 invalid policy or failed start, 2 usage.
  */
@@ -17,12 +18,15 @@ const DEFAULT_CONFIG = '/etc/outrider/outrider.yaml';
 const USAGE = `Usage:
   outrider --config FILE     run the sidecar with the policy in FILE
   outrider validate FILE     check a policy file and exit (0 valid, 1 invalid)
+  outrider capture FLAGS     redirect the pod's TCP traffic to Outrider (iptables; capture --help)
   outrider --version         print the version
 Default FILE: $OUTRIDER_CONFIG, else ${DEFAULT_CONFIG}.`;
 
 export async function main(argv: readonly string[]): Promise<void> {
   const [first, ...rest] = argv;
   if (first === 'validate') return validate(rest);
+  // Loaded on demand, like the runtime: the init container needs nothing else.
+  if (first === 'capture') return (await import('./capture/cli.js')).capture(rest);
   if (first === '--help' || first === '-h' || first === 'help') return print(USAGE);
   if (first === '--version' || first === '-v') return print(version());
   const configFile = parseRunArgs(argv);

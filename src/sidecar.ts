@@ -10,7 +10,7 @@ import { statusView } from './admin/status-view.js';
 import { watchPolicyFile } from './config/watch.js';
 import { buildRuntime, policyHash, type Runtime } from './sidecar/runtime.js';
 import { loadPolicyFile } from './config/load.js';
-import { formatIssue, type Policy, type PolicyIssue } from './config/types.js';
+import { formatIssue, type HostPort, type Policy, type PolicyIssue } from './config/types.js';
 import { isIP } from 'node:net';
 import { LISTENER_LIMITS, type ListenerLimits } from './http/limits.js';
 import { Listener, type ListenerRoutes, type TunnelKind } from './http/listener.js';
@@ -143,7 +143,8 @@ export class Sidecar {
   }
 
   #build(policy: Policy): Runtime {
-    return buildRuntime(policy, { registry: this.#registry, metrics: this.metrics, log: this.log, accessLog: this.#accessLog, clock: systemClock });
+    const ownAddresses = (): HostPort[] => this.#ownAddresses();
+    return buildRuntime(policy, { registry: this.#registry, metrics: this.metrics, log: this.log, accessLog: this.#accessLog, clock: systemClock, ownAddresses });
   }
 
   async #startUpstreams(runtime: Runtime): Promise<void> {
@@ -158,7 +159,16 @@ export class Sidecar {
   }
 
   #routesFor(runtime: Runtime, listener: string): ListenerRoutes {
-    return { table: new RouteTable(runtime.routes, listener), ...runtime.fallbacks };
+    const unrouted = runtime.policy.listeners.find((l) => l.name === listener)?.unrouted;
+    const noRoute = unrouted === 'passthrough' ? runtime.passthrough : undefined;
+    return { table: new RouteTable(runtime.routes, listener), ...runtime.fallbacks, noRoute: noRoute ?? runtime.fallbacks.noRoute };
+  }
+
+  /** Where this sidecar accepts connections: what passthrough must never send a request back to. */
+  #ownAddresses(): HostPort[] {
+    const listeners = [...this.#listeners.values()].map((l) => ({ host: l.policy.address.host, port: l.port() }));
+    const admin = this.#admin === undefined ? [] : [{ host: this.#runtime.policy.admin.address.host, port: this.#admin.port() }];
+    return [...listeners, ...admin];
   }
 
   /** Open new listeners, rebind moved ones, close removed ones, swap every route table. */

@@ -28,21 +28,20 @@ export function crossReferenceFindings(data: unknown): Finding[] {
     listeners: Array.isArray(data.listeners) ? data.listeners.flatMap((l) => optionalText(record(l).name)) : undefined,
     upstreams: isPlainObject(data.upstreams) ? Object.keys(data.upstreams) : undefined,
   };
-  return [...listenerFindings(data), ...endpointFindings(data), ...discoveryFindings(data), ...tlsFindings(data), ...notYetFindings(data), ...protocolFindings(data), ...defaultsFindings(data, names), ...routeFindings(data, names)];
+  return [...listenerFindings(data), ...endpointFindings(data), ...discoveryFindings(data), ...tlsFindings(data), ...passthroughFindings(data), ...protocolFindings(data), ...defaultsFindings(data, names), ...routeFindings(data, names)];
 }
 
-// --- keys of the contract this build does not serve yet -----------------------------------------
+// --- unrouted: passthrough ------------------------------------------------------------------------
 
 /**
- * The contract's passthrough key parses, so a policy written from it gets a clear "not
- * implemented yet" rather than "unknown key"; only the values this build serves pass.
+ * Unrouted requests are recorded under route `passthrough` (metrics, access log, /status), so
+ * no route of a policy that passes requests through may carry that name: the two would mix.
  */
-function notYetFindings(data: Record<string, unknown>): Finding[] {
-  const findings: Finding[] = [];
-  list(data.listeners).forEach((l, i) => {
-    if (record(l).unrouted === 'passthrough') findings.push(finding(['listeners', i, 'unrouted'], 'passthrough is not implemented yet in this build; use reject (the default)'));
-  });
-  return findings;
+function passthroughFindings(data: Record<string, unknown>): Finding[] {
+  if (!list(data.listeners).some((l) => record(l).unrouted === 'passthrough')) return [];
+  return list(data.routes).flatMap((route, i) =>
+    record(route).name === 'passthrough' ? [finding(['routes', i, 'name'], 'the name passthrough is taken by the requests a listener with unrouted: passthrough forwards; pick another')] : [],
+  );
 }
 
 // --- upstream protocols ------------------------------------------------------------------------

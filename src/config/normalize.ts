@@ -58,6 +58,10 @@ export function normalizePolicy(doc: PolicyDocument, source: unknown): Policy {
     })),
     upstreams: new FrozenMap(Object.entries(doc.upstreams).map(([name, upstream]) => [name, normalizeUpstream(name, upstream)])),
     routes: doc.routes.map((route, index) => normalizeRoute(withDefaults(route, doc.defaults), index)),
+    passthrough: {
+      timeoutMs: parseDurationMs(doc.defaults?.timeout ?? DEFAULTS.route.timeout),
+      idleTimeoutMs: parseDurationMs(doc.defaults?.idleTimeout ?? DEFAULTS.route.idleTimeout),
+    },
     source,
   };
   return deepFreeze(policy);

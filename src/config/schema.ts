@@ -52,7 +52,10 @@ const Listener = Strict(
       }),
     ),
     unrouted: Type.Optional(
-      StringEnum(['reject', 'passthrough'], { description: 'A request no route matches: 404 no-route (reject). passthrough is not implemented yet.', default: 'reject' }),
+      StringEnum(['reject', 'passthrough'], {
+        description: 'A request no route matches: 404 no-route (reject), or forwarded to its own authority (absolute-form URI, else Host; port 80 when none) with the defaults\' timeout and nothing else, route passthrough in metrics and logs (passthrough).',
+        default: 'reject',
+      }),
     ),
     tls: Type.Optional(
       Strict(

@@ -17,8 +17,15 @@ export interface Policy {
   readonly listeners: readonly ListenerPolicy[];
   readonly upstreams: ReadonlyMap<string, UpstreamPolicy>;
   readonly routes: readonly RoutePolicy[];
+  /** What `unrouted: passthrough` applies: the defaults' two clocks, nothing else (traffic.md, Listeners). */
+  readonly passthrough: PassthroughPolicy;
   /** The document as written (anchors and merge keys resolved), for `/config`. */
   readonly source: unknown;
+}
+
+export interface PassthroughPolicy {
+  readonly timeoutMs: number;
+  readonly idleTimeoutMs: number;
 }
 
 export interface HostPort {

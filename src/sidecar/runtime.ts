@@ -4,7 +4,7 @@
  * requests no route takes. The sidecar builds one at start and one per reload, and swaps it in.
  */
 import { createHash } from 'node:crypto';
-import type { Policy } from '../config/types.js';
+import type { HostPort, Policy } from '../config/types.js';
 import type { ListenerRoutes } from '../http/listener.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { Logger } from '../observability/logger.js';
@@ -13,6 +13,9 @@ import { buildFallbacks, buildRoute, type RouteRuntime } from '../pipeline/build
 import { stateKey, type StateRegistry } from '../state/registry.js';
 import { UpstreamRuntime, upstreamSettings } from '../upstream/upstream.js';
 import type { Clock } from '../util/clock.js';
+import type { Handler } from '../pipeline/layer.js';
+import { PassthroughOrigins } from './passthrough-origins.js';
+import { passthroughHandler } from './passthrough.js';
 
 export interface Runtime {
   readonly policy: Policy;
@@ -21,6 +24,8 @@ export interface Runtime {
   readonly routes: readonly RouteRuntime[];
   readonly upstreams: ReadonlyMap<string, UpstreamRuntime>;
   readonly fallbacks: Pick<ListenerRoutes, 'noRoute' | 'badRequest'>;
+  /** For listeners with `unrouted: passthrough`; undefined when none has it. */
+  readonly passthrough: Handler | undefined;
 }
 
 export interface RuntimeDeps {
@@ -29,6 +34,8 @@ export interface RuntimeDeps {
   readonly log: Logger;
   readonly accessLog: AccessLog;
   readonly clock: Clock;
+  /** The sidecar's bound addresses, which passthrough must never send to (read per request). */
+  readonly ownAddresses: () => readonly HostPort[];
 }
 
 /** The policy's identity: what /status and the policy-info metric show, and what a reload compares. */
@@ -74,5 +81,13 @@ export function buildRuntime(policy: Policy, deps: RuntimeDeps): Runtime {
     routes: policy.routes.map((route) => buildRoute(route, buildDeps)),
     upstreams,
     fallbacks: buildFallbacks(buildDeps),
+    passthrough: buildPassthrough(policy, deps, buildDeps.accessLog),
   };
+}
+
+/** The origins' pools outlive a reload like any upstream's (one cache per sidecar, while some listener passes through). */
+function buildPassthrough(policy: Policy, deps: RuntimeDeps, accessLog: AccessLog | undefined): Handler | undefined {
+  if (!policy.listeners.some((l) => l.unrouted === 'passthrough')) return undefined;
+  const origins = deps.registry.acquire(stateKey('passthrough'), () => new PassthroughOrigins(deps.clock), (o) => o.close());
+  return passthroughHandler({ policy, metrics: deps.metrics, accessLog, clock: deps.clock, origins, ownAddresses: deps.ownAddresses });
 }

@@ -9,7 +9,7 @@ export interface Disposable {
 }
 
 /** What is kept: one kind per pattern's state. */
-export type StateKind = 'upstream' | 'retry-budget' | 'hedge-budget' | 'latency' | 'circuit-breaker' | 'bulkhead' | 'shadow' | 'shadow-upstream' | 'scatter-stats';
+export type StateKind = 'upstream' | 'retry-budget' | 'hedge-budget' | 'latency' | 'circuit-breaker' | 'bulkhead' | 'shadow' | 'shadow-upstream' | 'scatter-stats' | 'passthrough';
 
 /** A registry key, made only by `stateKey`, so every key has the same shape. */
 export type StateKey = string & { readonly __stateKey: true };

@@ -33,7 +33,7 @@ const cases: KeyCase[] = [
   { path: ['listeners', 0, 'address'], valid: ['[::]:15001'], invalid: [[':15001', `listeners[0].address: ${ADDRESS}`], [undefined, 'listeners[0]: missing required key "address"']] },
   { path: ['upstreams'], valid: [], invalid: [[[], 'upstreams: must be a mapping (key: value)']] },
   { path: ['listeners', 0, 'protocols'], valid: [['http1'], ['http1', 'h2c'], ['h2c']], invalid: [[['spdy'], 'listeners[0].protocols[0]: must be one of http1 or h2c'], [[], 'listeners[0].protocols: must not be empty']] },
-  { path: ['listeners', 0, 'unrouted'], valid: ['reject'], invalid: [['passthrough', 'listeners[0].unrouted: passthrough is not implemented yet in this build; use reject (the default)']] },
+  { path: ['listeners', 0, 'unrouted'], valid: ['reject', 'passthrough'], invalid: [['forward', 'listeners[0].unrouted: must be one of reject or passthrough'], [true, 'listeners[0].unrouted: must be one of reject or passthrough']] },
   { path: ['listeners', 0, 'connect'], valid: [{ allow: ['*:443', 'api.example.com:*', '10.0.0.1:8443'] }, { allow: [] }], invalid: [[{ allow: ['443'] }, 'listeners[0].connect.allow[0]: must be host:port, with * for any host or any port, such as *:443 or api.example.com:*']] },
   { path: ['upstreams', 'catalog', 'protocol'], valid: ['http1', 'h2c', 'auto'], invalid: [['h2', 'upstreams.catalog.endpoints[0]: h2 is HTTP/2 over TLS: use https:// endpoints, or protocol h2c for HTTP/2 without TLS'], ['spdy', 'upstreams.catalog.protocol: must be one of http1, h2c, h2 or auto']] },
   // ---- upstreams

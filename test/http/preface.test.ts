@@ -6,6 +6,7 @@
  */
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
 import t, { type Test } from 'tap';
 import { H2_PREFACE, sniffPreface } from '../../src/http/h2/preface.js';
 
@@ -86,4 +87,19 @@ t.test('a silent connection is closed after the timeout; one ended before a byte
   ending.end();
   const second = await server.next();
   t.same([second.isH2, second.closed], [undefined, true], 'a half-close before any byte closes it (node:http allows half-open sockets)');
+});
+
+t.test('each piece of a preface arriving apart is kept (a stream that delivers them one by one)', async (t) => {
+  // A PassThrough delivers each write as its own chunk, which TCP on loopback may not.
+  const socket = new PassThrough();
+  const told: boolean[] = [];
+  sniffPreface(socket as unknown as Socket, 5000, (isH2) => told.push(isH2));
+  socket.write(H2_PREFACE.subarray(0, 5));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(told, [], 'five bytes matching the preface: not told yet');
+  socket.write(H2_PREFACE.subarray(5));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(told, [true]);
+  t.same(socket.read(), H2_PREFACE, 'both pieces put back, in order');
+  socket.destroy();
 });

@@ -1,22 +1,26 @@
 /**
  * The chart's RBAC for `kubernetes:` upstreams (templates/rbac.yaml, templates/_discovery.tpl),
- * rendered as chart-render.test.ts renders the chart (test/k8s/fixtures/helm.ts; the same
- * values were checked once against the real `helm template`, Helm 4.1.4, with equal output):
- * a Role (get/list/watch endpointslices, get services) and a RoleBinding to the chart's service
- * account, in each namespace the policy's `kubernetes:` upstreams name, only when it has one or
- * when rbac.endpointSlices says so (a policy in an existing ConfigMap); and a service account
- * token mounted into the sidecar alone when the pod mounts none.
+ * rendered by the real `helm template` (test/k8s/fixtures/helm.ts) and every object checked
+ * against the Kubernetes schemas: a Role (get/list/watch endpointslices, get services) and a
+ * RoleBinding to the chart's service account, in each namespace the policy's `kubernetes:`
+ * upstreams name, only when it has one or when rbac.endpointSlices says so (a policy in an
+ * existing ConfigMap); and a service account token mounted into the sidecar alone when the pod
+ * mounts none.
  */
 import t from 'tap';
 import { parse as parseYaml } from 'yaml';
-import { CHART_DIR, describeErrors, chartValues, validatePolicies, valuesValidator } from './fixtures/chart.js';
-import { coalesce, loadChart, readYaml, render, type Rendered } from './fixtures/helm.js';
+import { schemaProblems } from '../../scripts/k8s-schemas.js';
+import { CHART_DIR, describeErrors, validatePolicies, valuesValidator } from './fixtures/chart.js';
+import { helmTemplate, helmValues, tryHelmTemplate, type Manifest } from './fixtures/helm.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are free-form YAML; the checks say what they expect */
 type Any = any;
 
-const chart = loadChart(CHART_DIR);
-const renderWith = (yaml: string): Rendered => render(chart, readYaml(yaml) ?? {}, { namespace: 'shop' });
+interface Rendered {
+  readonly manifests: Manifest[];
+}
+
+const renderWith = (yaml: string): Rendered => ({ manifests: helmTemplate(CHART_DIR, { values: [yaml], namespace: 'shop' }) });
 const docs = (r: Rendered, kind: string): Any[] => r.manifests.filter((m) => m.doc.kind === kind).map((m) => m.doc);
 const pod = (r: Rendered): Any => (docs(r, 'Deployment')[0] as Any).spec.template.spec;
 const SA_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -70,6 +74,7 @@ t.test('kubernetes: upstreams: a Role and a RoleBinding in each namespace they w
     { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
   ], "what kubelet's own kube-api-access volume holds: a rotated token, the cluster CA, the namespace");
 
+  for (const { doc, source } of r.manifests) t.same(await schemaProblems(doc), [], `${source}: ${String(doc.kind)} passes the Kubernetes schema, no unknown field`);
   const policy = (docs(r, 'ConfigMap')[0] as Any).data['outrider.yaml'] as string;
   t.same((parseYaml(policy) as Any).upstreams.payments.kubernetes, { service: 'payments', namespace: 'pay', port: 8443 });
   const [validated] = await validatePolicies([policy]);
@@ -100,10 +105,12 @@ t.test('an automounted token or another service account', async (t) => {
 
 t.test('values.schema.json: rbac', async (t) => {
   const validate = valuesValidator();
-  const base = chartValues();
-  const check = (yaml: string): string => describeErrors(validate(coalesce(base, readYaml(yaml) ?? {})));
+  const check = (yaml: string): string => describeErrors(validate(helmValues(CHART_DIR, { values: [yaml] })));
   t.equal(check('rbac: { endpointSlices: true, namespaces: [shop, search-v2] }\n'), '', 'valid');
   t.match(check('rbac: { endpointSlices: "yes" }\n'), /endpointSlices must be boolean/);
   t.match(check('rbac: { namespaces: [Shop] }\n'), /namespaces\/0 must match pattern/);
   t.match(check('rbac: { endpointslices: true }\n'), /additionalProperty.*endpointslices/);
+  const refused = tryHelmTemplate(CHART_DIR, { values: ['rbac: { namespaces: [Shop] }\n'] });
+  t.not(refused.status, 0, 'helm template refuses it too');
+  t.match(refused.stderr, /rbac/);
 });

@@ -1,28 +1,30 @@
 /**
- * Checks of the chart's templates that need no renderer and cover every branch, taken or not:
- * the actions are balanced and parse, every function is known, every include names a defined
- * template and passes the root context, every .Values path used exists in values.yaml (and
- * every value is used), .Values is never read through a rebound dot, and the chart's files and
- * Chart.yaml are what Helm's best practices ask for.
+ * The chart's templates, with the real helm: the files Helm expects and a Chart.yaml as its
+ * best practices ask; `helm lint --strict` passes with values.yaml, with each example and with
+ * every option on (fixtures/all-options.yaml, so every `if`/`with` branch runs: an include
+ * passing a rebound dot, or a field of a missing value, fails there); every `.Values` path a
+ * template names exists in values.yaml; and no value in values.yaml is dead: changing it
+ * changes what helm renders (manifests, hooks or NOTES).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { analyze, loadChart, readYaml, type Reference } from './fixtures/helm.js';
-import { CHART_DIR, ROOT, chartValues } from './fixtures/chart.js';
+import { stringify } from 'yaml';
+import { helmLint, helmRelease, readYaml } from './fixtures/helm.js';
+import { CHART_DIR, ROOT, chartValues, examplePath, exampleFiles } from './fixtures/chart.js';
 
-const chart = loadChart(CHART_DIR);
-const analyses = [...chart.templates].map(([file, text]) => ({ file, ...analyze(text, file) }));
-const defined = new Set(analyses.flatMap((a) => [...a.defines]));
-const references = analyses.flatMap((a) => a.references);
-const valuesRefs = references.filter((r) => r.kind === 'values');
-const where = (r: Reference): string => `${r.file}:${r.line}`;
+const ALL_OPTIONS = join(ROOT, 'test/k8s/fixtures/all-options.yaml');
+const ALL_OPTIONS_VARIANT = join(ROOT, 'test/k8s/fixtures/all-options-variant.yaml');
+const templates = readdirSync(join(CHART_DIR, 'templates'), { recursive: true, withFileTypes: true })
+  .filter((e) => e.isFile())
+  .map((e) => join(e.parentPath, e.name));
 
 t.test('the chart has the files Helm expects', async (t) => {
   for (const file of ['Chart.yaml', 'values.yaml', 'values.schema.json', '.helmignore', 'README.md', 'templates/NOTES.txt', 'templates/_helpers.tpl']) {
     t.ok(existsSync(join(CHART_DIR, file)), file);
   }
-  const meta = chart.metadata;
+  const meta = readYaml(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as Record<string, unknown>;
   t.equal(meta.apiVersion, 'v2');
   t.equal(meta.name, 'outrider', 'the name is the folder name');
   t.match(String(meta.version), /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/, 'version is SemVer 2');
@@ -32,24 +34,54 @@ t.test('the chart has the files Helm expects', async (t) => {
   t.equal(meta.type, 'application');
 });
 
-t.test('every template parses: balanced actions and blocks, known functions', async (t) => {
-  t.ok(chart.templates.size >= 8, `${chart.templates.size} template files`);
-  t.same([...defined].filter((name) => !name.startsWith('outrider.')), [], 'every defined template is namespaced with the chart name');
-});
-
-t.test('every include names a defined template and passes the root context', async (t) => {
-  const includes = references.filter((r) => r.kind === 'include');
-  t.ok(includes.length > 20, `${includes.length} includes`);
-  for (const r of includes) {
-    t.ok(defined.has(r.path[0] as string), `${where(r)}: include "${r.path[0]}" is defined`);
-    if (r.data !== 'other') t.ok(r.data === 'root' || !r.scoped, `${where(r)}: include "${r.path[0]}" inside with/range passes $, not the rebound dot`);
-    else t.fail(`${where(r)}: include "${r.path[0]}" passes neither . nor $`);
+t.test('helm lint --strict passes with values.yaml, each example and every option on', async (t) => {
+  const sets: [string, string[]][] = [
+    ['values.yaml', []],
+    ...exampleFiles().map((f): [string, string[]] => [f, [examplePath(f)]]),
+    ['all-options.yaml', [ALL_OPTIONS]],
+    ['all-options-variant.yaml', [ALL_OPTIONS, ALL_OPTIONS_VARIANT]],
+  ];
+  for (const [label, files] of sets) {
+    const lint = helmLint(CHART_DIR, { files });
+    t.ok(lint.ok, `${label}: ${lint.output.trim()}`);
+    t.notMatch(lint.output, /\[(WARNING|ERROR)\]/, `${label}: no warning`);
   }
-  const used = new Set(includes.map((r) => r.path[0]));
-  t.same([...defined].filter((d) => !used.has(d)), [], 'every defined template is used');
 });
 
-t.test('every .Values path used exists in values.yaml', async (t) => {
+t.test('helm lint --strict fails where the chart would be wrong', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'outrider-chart-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const broken = (file: string, edit: (text: string) => string): string => {
+    const copy = join(dir, `case-${readdirSync(dir).length}`, 'outrider');
+    cpSync(CHART_DIR, copy, { recursive: true });
+    const path = join(copy, file);
+    const text = readFileSync(path, 'utf8');
+    const edited = edit(text);
+    t.not(edited, text, `${file}: the edit applies`);
+    writeFileSync(path, edited);
+    return copy;
+  };
+  const cases: [string, string, (s: string) => string, RegExp][] = [
+    ['a missing end', 'templates/service.yaml', (s) => s.replace('{{- end }}', ''), /unexpected EOF/],
+    ['an unknown function', 'templates/service.yaml', (s) => s.replace('toYaml', 'toYml'), /function "toYml" not defined/],
+    ['an include of no template', 'templates/service.yaml', (s) => s.replace('"outrider.labels"', '"outrider.lables"'), /no template "outrider.lables"/],
+    ['an include of the rebound dot inside with', 'templates/service.yaml', (s) => s.replace('{{- toYaml . | nindent 4 }}', '{{- include "outrider.fullname" . }}'), /nil pointer evaluating interface \{\}\.fullnameOverride/],
+    ['a field of a missing value', 'templates/service.yaml', (s) => s.replace('.Values.service.port', '.Values.servise.port'), /nil pointer evaluating interface \{\}\.port/],
+    ['an object without a name', 'templates/service.yaml', (s) => s.replace(/^ {2}name: .*$/m, '  name: ""'), /object name does not conform/],
+  ];
+  for (const [what, file, edit, expected] of cases) {
+    const lint = helmLint(broken(file, edit), { files: [ALL_OPTIONS] });
+    t.notOk(lint.ok, `${what}: lint fails`);
+    t.match(lint.output, expected, what);
+  }
+});
+
+/** `.Values.a.b` and `$.Values.a.b` paths named in a template text. */
+export function valuesPaths(text: string): string[][] {
+  return [...text.matchAll(/\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/g)].map((m) => (m[1] as string).slice(1).split('.'));
+}
+
+t.test('every .Values path a template names exists in values.yaml', async (t) => {
   const values = chartValues();
   const exists = (path: readonly string[]): boolean => {
     let node: unknown = values;
@@ -59,41 +91,49 @@ t.test('every .Values path used exists in values.yaml', async (t) => {
     }
     return true;
   };
-  t.ok(valuesRefs.length > 50, `${valuesRefs.length} .Values references`);
-  for (const r of valuesRefs) t.ok(exists(r.path), `${where(r)}: .Values.${r.path.join('.')}`);
-  for (const r of valuesRefs) if (r.scoped && !r.viaRoot) t.fail(`${where(r)}: .Values inside with/range reads the rebound dot: use $.Values`);
+  t.same(valuesPaths('{{ .Values.a.b }} {{ with $.Values.c }}{{ end }} .Values'), [['a', 'b'], ['c']], 'the paths are read');
+  t.notOk(exists(['servise', 'port']), 'a misspelt one is missing');
+  const found = templates.flatMap((file) => valuesPaths(readFileSync(file, 'utf8')).map((path) => ({ file: file.slice(CHART_DIR.length + 1), path })));
+  t.ok(found.length > 50, `${found.length} .Values references`);
+  for (const { file, path } of found) t.ok(exists(path), `${file}: .Values.${path.join('.')}`);
 });
 
-t.test('every value in values.yaml is used by a template', async (t) => {
-  const used = valuesRefs.map((r) => r.path.join('.'));
-  const unused: string[] = [];
-  const walk = (node: unknown, path: string[]): void => {
-    const key = path.join('.');
-    const touched = used.some((u) => u === key || u.startsWith(`${key}.`) || key.startsWith(`${u}.`));
-    if (!touched) {
-      unused.push(key);
-      return;
-    }
-    if (used.includes(key)) return; // used whole (toYaml, with)
-    if (typeof node === 'object' && node !== null && !Array.isArray(node)) {
-      for (const [k, v] of Object.entries(node)) walk(v, [...path, k]);
-    }
-  };
-  for (const [k, v] of Object.entries(chartValues())) walk(v, [k]);
-  t.same(unused, [], 'no value is dead');
-});
+/** values.yaml's leaves: scalars, lists and empty maps, with their paths. */
+function leaves(node: unknown, path: string[] = []): { path: string[]; value: unknown }[] {
+  if (typeof node === 'object' && node !== null && !Array.isArray(node) && Object.keys(node).length > 0) {
+    return Object.entries(node).flatMap(([k, v]) => leaves(v, [...path, k]));
+  }
+  return [{ path, value: node }];
+}
 
-t.test('the renderer-free checks catch what they are for', async (t) => {
-  const bad = (text: string): readonly Reference[] => analyze(text, 'x.yaml').references;
-  t.throws(() => analyze('{{ if .Values.a }}x', 'x.yaml'), /not closed/, 'a missing end');
-  t.throws(() => analyze('x{{ end }}', 'x.yaml'), /unexpected \{\{end\}\}/, 'an extra end');
-  t.throws(() => analyze('{{ toYml .Values.a }}', 'x.yaml'), /function "toYml" not defined/, 'an unknown function');
-  t.throws(() => analyze('{{ .Values.a }', 'x.yaml'), /unclosed action/, 'a missing brace');
-  t.throws(() => analyze('{{ printf "%s }}', 'x.yaml'), /unterminated string|unclosed action/, 'an unterminated string');
-  const scoped = bad('{{ with .Values.a }}{{ .Values.b }}{{ end }}');
-  t.same(scoped.map((r) => [r.path.join('.'), r.scoped, r.viaRoot]), [['a', false, false], ['b', true, false]], '.Values inside with is seen as scoped');
-  const inc = bad('{{ range .Values.l }}{{ include "outrider.name" . }}{{ end }}');
-  t.same(inc.filter((r) => r.kind === 'include').map((r) => [r.scoped, r.data]), [[true, 'dot']], 'include of the rebound dot is seen');
-  const values = readYaml('a:\n  b: 1\n') as Record<string, unknown>;
-  t.notOk('c' in (values.a as object), 'a path that values.yaml lacks');
+/** A different value of the same shape. */
+function mutate(value: unknown): unknown {
+  if (typeof value === 'boolean') return !value;
+  if (typeof value === 'number') return value + 7;
+  if (typeof value === 'string') return value === '' ? 'mutated' : `${value}-mutated`;
+  if (value === null) return 100;
+  if (Array.isArray(value)) return value.length === 0 ? ['mutated'] : [];
+  return { mutated: 'yes' };
+}
+
+t.test('no value in values.yaml is dead: changing any of them changes the release', async (t) => {
+  // Three bases: values.yaml alone, every option on, and that with the other side of its
+  // either-or options (an existing ConfigMap, where `policy` is unused and `policyConfigMap.key`
+  // is used; a PodMonitor instead of the ServiceMonitor). A value must change the release over
+  // one of them.
+  const bases: string[][] = [[], [ALL_OPTIONS], [ALL_OPTIONS, ALL_OPTIONS_VARIANT]];
+  const rendered = bases.map((files) => helmRelease(CHART_DIR, { files }));
+  for (const r of rendered) t.notMatch(r, /^error:/, 'the bases render');
+  const all = leaves(chartValues());
+  t.ok(all.length > 60, `${all.length} values`);
+  const dead: string[] = [];
+  for (const { path, value } of all) {
+    const change = stringify(path.reduceRight<unknown>((inner, key) => ({ [key]: inner }), mutate(value)));
+    const changes = bases.some((files, i) => helmRelease(CHART_DIR, { files, values: [change] }) !== rendered[i]);
+    if (!changes) dead.push(path.join('.'));
+  }
+  t.same(dead, [], 'every value changes what helm renders');
+  // And the check sees a dead value: one that no template reads.
+  const withDead = helmRelease(CHART_DIR, { values: ['unusedValue: 1\n'] });
+  t.equal(withDead, rendered[0], 'an unused value renders the same release');
 });

@@ -1,12 +1,12 @@
 /**
- * values.yaml and every example (coalesced over values.yaml, as Helm does) validate against
+ * values.yaml and every example (coalesced over values.yaml by the real helm) validate against
  * values.schema.json, whose `policy` part is the policy's own JSON Schema; and the schema
- * rejects the mistakes it is there for.
+ * rejects the mistakes it is there for, in Ajv and in Helm's own check at `helm template`.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { coalesce, readYaml } from './fixtures/helm.js';
+import { helmValues, readYaml, tryHelmTemplate } from './fixtures/helm.js';
 import { CHART_DIR, EXAMPLE_PATTERNS, chartValues, describeErrors, exampleFiles, exampleValues, valuesValidator } from './fixtures/chart.js';
 import { RE2_EQUIVALENTS, VALUES_SCHEMA, expectedValuesSchema, re2Unsupported } from './fixtures/values-schema.js';
 
@@ -52,32 +52,41 @@ t.test('every example validates, coalesced over values.yaml', async (t) => {
   }
 });
 
-t.test('the schema rejects what it is there for', async (t) => {
-  const base = chartValues();
-  const cases: [string, string, RegExp][] = [
-    ['a misspelt policy key', 'policy:\n  routes:\n    - { name: a, match: { pathPrefix: / }, upstream: local-app, retry: { atempts: 3 } }\n', /additionalProperty.*atempts/],
-    ['listeners in policy (the chart writes them)', 'policy:\n  listeners: [ { name: x, address: "127.0.0.1:1" } ]\n', /additionalProperty.*listeners/],
-    ['drainTimeout in policy (sidecar.drainTimeoutSeconds)', 'policy:\n  drainTimeout: 5s\n', /additionalProperty.*drainTimeout/],
-    ['retry.on unquoted (YAML 1.1 reads the key as true)', 'policy:\n  routes:\n    - { name: a, match: { pathPrefix: / }, upstream: local-app, retry: { on: [reset] } }\n', /additionalProperty.*"true"/],
-    ['accessLog: off unquoted (YAML 1.1 reads false)', 'policy:\n  accessLog: off\n', /\/policy\/accessLog must be string/],
-    ['a bad duration', 'policy:\n  defaults: { timeout: 2 seconds }\n', /\/policy\/defaults\/timeout must match pattern/],
-    ['a misspelt top-level key', 'replicacount: 3\n', /additionalProperty.*replicacount/],
-    ['a misspelt sidecar key', 'sidecar:\n  drainTimeout: 20\n', /additionalProperty.*drainTimeout/],
-    ['a port out of range', 'sidecar:\n  ports: { inbound: 70000 }\n', /\/sidecar\/ports\/inbound must be <= 65535/],
-    ['the app overriding HTTP_PROXY', 'app:\n  env: [ { name: HTTP_PROXY, value: "http://elsewhere:3128" } ]\n', /\/app\/env\/0 must NOT be valid/],
-    ['the app container named outrider', 'app:\n  name: outrider\n', /\/app\/name must NOT be valid/],
-    ['a non-integer grace period', 'terminationGracePeriodSeconds: "60"\n', /terminationGracePeriodSeconds must be integer,null/],
-    ['no routes', 'policy:\n  routes: []\n', /\/policy\/routes must NOT have fewer than 1 items/],
-    ['an unknown probe field', 'sidecar:\n  readinessProbe: { period: 5 }\n', /additionalProperty.*period/],
+t.test('the schema rejects what it is there for, in Ajv and in helm', async (t) => {
+  // [what, values, Ajv's error, where helm's error is]
+  const cases: [string, string, RegExp, string][] = [
+    ['a misspelt policy key', 'policy:\n  routes:\n    - { name: a, match: { pathPrefix: / }, upstream: local-app, retry: { atempts: 3 } }\n', /additionalProperty.*atempts/, '/policy/routes/0/retry'],
+    ['listeners in policy (the chart writes them)', 'policy:\n  listeners: [ { name: x, address: "127.0.0.1:1" } ]\n', /additionalProperty.*listeners/, '/policy'],
+    ['drainTimeout in policy (sidecar.drainTimeoutSeconds)', 'policy:\n  drainTimeout: 5s\n', /additionalProperty.*drainTimeout/, '/policy'],
+    ['retry.on unquoted (YAML 1.1 reads the key as true)', 'policy:\n  routes:\n    - { name: a, match: { pathPrefix: / }, upstream: local-app, retry: { on: [reset] } }\n', /additionalProperty.*"true"/, '/policy/routes/0/retry'],
+    ['accessLog: off unquoted (YAML 1.1 reads false)', 'policy:\n  accessLog: off\n', /\/policy\/accessLog must be string/, '/policy/accessLog'],
+    ['a bad duration', 'policy:\n  defaults: { timeout: 2 seconds }\n', /\/policy\/defaults\/timeout must match pattern/, '/policy/defaults/timeout'],
+    ['a misspelt top-level key', 'replicacount: 3\n', /additionalProperty.*replicacount/, ''],
+    ['a misspelt sidecar key', 'sidecar:\n  drainTimeout: 20\n', /additionalProperty.*drainTimeout/, '/sidecar'],
+    ['a port out of range', 'sidecar:\n  ports: { inbound: 70000 }\n', /\/sidecar\/ports\/inbound must be <= 65535/, '/sidecar/ports/inbound'],
+    ['the app overriding HTTP_PROXY', 'app:\n  env: [ { name: HTTP_PROXY, value: "http://elsewhere:3128" } ]\n', /\/app\/env\/0 must NOT be valid/, '/app/env/0'],
+    ['the app container named outrider', 'app:\n  name: outrider\n', /\/app\/name must NOT be valid/, '/app/name'],
+    ['a non-integer grace period', 'terminationGracePeriodSeconds: "60"\n', /terminationGracePeriodSeconds must be integer,null/, '/terminationGracePeriodSeconds'],
+    ['no routes', 'policy:\n  routes: []\n', /\/policy\/routes must NOT have fewer than 1 items/, '/policy/routes'],
+    ['an unknown probe field', 'sidecar:\n  readinessProbe: { period: 5 }\n', /additionalProperty.*period/, '/sidecar/readinessProbe'],
+    ['the app undoing NODE_USE_ENV_PROXY', 'app:\n  env: [ { name: NODE_USE_ENV_PROXY, value: "0" } ]\n', /\/app\/env\/0 must NOT be valid/, '/app/env/0'],
+    ['JAVA_TOOL_OPTIONS in app.env with javaProxy on', 'app:\n  javaProxy: { enabled: true }\n  env: [ { name: JAVA_TOOL_OPTIONS, value: "-Xmx1g" } ]\n', /\/app\/env\/0 must NOT be valid/, '/app/env/0'],
+    ["an app port named as the sidecar's", 'app:\n  ports: [ { name: admin, containerPort: 8080 } ]\n', /\/app\/ports\/0\/name must NOT be valid/, '/app/ports/0/name'],
+    ['a ServiceMonitor and a PodMonitor', 'metrics: { serviceMonitor: { enabled: true }, podMonitor: { enabled: true } }\n', /\/metrics must NOT be valid/, '/metrics'],
+    ['a Service name that is not a DNS label', 'service: { name: Shop_API }\n', /\/service\/name must match pattern/, '/service/name'],
   ];
-  for (const [what, yaml, expected] of cases) {
-    const errors = validate(coalesce(base, readYaml(yaml)));
+  for (const [what, yaml, expected, at] of cases) {
+    const errors = validate(helmValues(CHART_DIR, { values: [yaml] }));
     t.match(describeErrors(errors), expected, what);
+    const r = tryHelmTemplate(CHART_DIR, { values: [yaml] });
+    t.not(r.status, 0, `${what}: helm template fails`);
+    t.match(r.stderr, `values don't meet the specifications of the schema`, `${what}: on the schema`);
+    t.match(r.stderr, `- at '${at}'`, `${what}: at ${at || 'the top'}`);
   }
 });
 
 t.test('the schema follows Helm: null deletes a default, maps merge, lists replace', async (t) => {
-  const values = coalesce(chartValues(), readYaml('policy:\n  upstreams: { extra: { endpoints: [http://extra:80] } }\n  defaults: null\n')) as {
+  const values = helmValues(CHART_DIR, { values: ['policy:\n  upstreams: { extra: { endpoints: [http://extra:80] } }\n  defaults: null\n'] }) as {
     policy: { upstreams: Record<string, unknown>; defaults?: unknown; routes: unknown[] };
   };
   t.same(Object.keys(values.policy.upstreams).sort(), ['extra', 'local-app'], 'upstreams merge with the default local-app');

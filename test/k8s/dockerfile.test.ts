@@ -1,5 +1,6 @@
 /**
- * The Dockerfile parses and keeps the image's rules: multi-stage, Node.js LTS pinned by major,
+ * The Dockerfile parses (dockerfile-ast, through test/k8s/fixtures/dockerfile.ts) and keeps the
+ * image's rules: multi-stage, Node.js LTS pinned by major,
  * one Debian release, no shell needed at run time, non-root, the CLI as an exec-form
  * ENTRYPOINT reading /etc/outrider/outrider.yaml, the ports exposed, OCI labels, and only
  * production node_modules, dist/, bin/, schema/ and package.json in the final image. No
@@ -22,6 +23,11 @@ import {
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const text = readFileSync(`${ROOT}Dockerfile`, 'utf8');
 
+function replaceLast(s: string, what: string, by: string): string {
+  const at = s.lastIndexOf(what);
+  return at < 0 ? s : `${s.slice(0, at)}${by}${s.slice(at + what.length)}`;
+}
+
 t.test('the Dockerfile parses', async (t) => {
   const df = parseDockerfile(text);
   t.equal(df.directives.get('syntax'), 'docker/dockerfile:1', 'the syntax directive is read as a directive, not a comment');
@@ -30,10 +36,11 @@ t.test('the Dockerfile parses', async (t) => {
     [
       ['build', 'node:24-bookworm-slim'],
       ['deps', 'node:24-bookworm-slim'],
+      ['init', 'node:24-bookworm-slim'],
       ['runtime', 'gcr.io/distroless/nodejs24-debian12:nonroot'],
     ],
   );
-  const runtime = df.stages[2] as Dockerfile['stages'][number];
+  const runtime = df.stages.at(-1) as Dockerfile['stages'][number];
   t.same(lastOf(runtime, 'ENTRYPOINT')?.exec, ['/nodejs/bin/node', '/app/bin/outrider']);
   t.same(lastOf(runtime, 'CMD')?.exec, ['--config', '/etc/outrider/outrider.yaml']);
   const label = lastOf(runtime, 'LABEL');
@@ -64,10 +71,11 @@ t.test('the rules catch what they are for (each mutation breaks one)', async (t)
     ['a missing port', (s) => s.replace('EXPOSE 15001 15006 9901', 'EXPOSE 15006'), /EXPOSE lacks 15001/],
     ['a missing label', (s) => s.replace(/ \\\n\s+org\.opencontainers\.image\.revision="\$\{REVISION\}"/, ''), /revision missing/],
     ['a RUN at run time', (s) => s.replace('USER 65532:65532', 'RUN chmod -R a-w /app\nUSER 65532:65532'), /has RUN/],
-    ['the whole context', (s) => s.replace('COPY bin ./bin', 'COPY . .'), /must not hold \./],
-    ['dev dependencies shipped', (s) => s.replace('COPY --from=deps /app/node_modules', 'COPY --from=build /src/node_modules'), /does not run npm ci --omit=dev/],
-    ['sources shipped', (s) => s.replace('COPY bin ./bin', 'COPY bin ./bin\nCOPY src ./src'), /must not hold src/],
-    ['dist from the context', (s) => s.replace('COPY --from=build /src/dist ./dist', 'COPY dist ./dist'), /dist must come from a build stage/],
+    // The init stage copies the same files: these change the final (runtime) stage's copy.
+    ['the whole context', (s) => replaceLast(s, 'COPY bin ./bin', 'COPY . .'), /must not hold \./],
+    ['dev dependencies shipped', (s) => replaceLast(s, 'COPY --from=deps /app/node_modules', 'COPY --from=build /src/node_modules'), /does not run npm ci --omit=dev/],
+    ['sources shipped', (s) => replaceLast(s, 'COPY bin ./bin', 'COPY bin ./bin\nCOPY src ./src'), /must not hold src/],
+    ['dist from the context', (s) => replaceLast(s, 'COPY --from=build /src/dist ./dist', 'COPY dist ./dist'), /dist must come from a build stage/],
   ];
   for (const [what, mutate, expected] of cases) {
     const mutated = mutate(text);
@@ -76,7 +84,7 @@ t.test('the rules catch what they are for (each mutation breaks one)', async (t)
   }
 });
 
-t.test('the parser rejects what Docker would misread', async (t) => {
+t.test('reading it rejects what Docker would misread', async (t) => {
   t.throws(() => parseDockerfile("FROM node:24-bookworm-slim\nCMD ['node', 'x.js']\n"), { name: 'DockerfileError', message: /not a JSON array/ }, 'single-quoted exec form (Docker runs it through a shell)');
   t.throws(() => parseDockerfile('FROM node:24-bookworm-slim\nRUNN npm ci\n'), /unknown instruction RUNN/);
   t.throws(() => parseDockerfile('FROM node:24-bookworm-slim\nRUN npm ci \\'), /ends inside a line continuation/);

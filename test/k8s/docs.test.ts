@@ -1,13 +1,15 @@
 /**
  * The copy-paste manifest of docs/kubernetes.md (adding the sidecar to an existing Deployment
- * by hand) is valid: its policy passes the real `outrider validate`, and its ports, probes,
- * proxy variables, mounts and grace period agree with that policy, as the chart's do.
+ * by hand) is valid: its objects pass the Kubernetes schemas (no unknown field), its policy
+ * passes the real `outrider validate`, and its ports, probes, proxy variables, mounts and
+ * grace period agree with that policy, as the chart's do.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { ROOT, validatePolicies } from './fixtures/chart.js';
+import { schemaProblems } from '../../scripts/k8s-schemas.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are free-form YAML */
 type Any = any;
@@ -23,6 +25,7 @@ t.test('the manual manifest in docs/kubernetes.md', async (t) => {
   t.same(docs.flatMap((d) => d.errors.map((e) => e.message)), [], 'valid YAML');
   const [configMap, deployment, service] = docs.map((d) => d.toJS() as Any);
   t.same([configMap.kind, deployment.kind, service.kind], ['ConfigMap', 'Deployment', 'Service']);
+  for (const object of [configMap, deployment, service]) t.same(await schemaProblems(object), [], `${object.kind} passes the Kubernetes schema, no unknown field`);
 
   const text = configMap.data['outrider.yaml'] as string;
   const [result] = await validatePolicies([text]);
@@ -52,6 +55,9 @@ t.test('the manual manifest in docs/kubernetes.md', async (t) => {
   const env = Object.fromEntries(pod.containers[0].env.map((e: Any) => [e.name, e.value]));
   t.equal(env.HTTP_PROXY, `http://127.0.0.1:${port('outbound')}`);
   t.equal(env.http_proxy, env.HTTP_PROXY);
+  t.same(String(env.NO_PROXY).split(','), ['localhost', '127.0.0.1', '::1', '169.254.169.254', '169.254.170.2'], "NO_PROXY as the chart's default");
+  t.equal(env.no_proxy, env.NO_PROXY);
+  t.equal(env.NODE_USE_ENV_PROXY, '1');
   const drain = Number(/^(\d+)s$/.exec(policy.drainTimeout)?.[1]);
   const preStop = pod.containers[0].lifecycle.preStop.sleep.seconds as number;
   t.ok(pod.terminationGracePeriodSeconds >= drain + preStop, `grace ${pod.terminationGracePeriodSeconds}s covers preStop ${preStop}s + drain ${drain}s`);

@@ -7,7 +7,7 @@
  *    the kubelet's probes)     outbound 127.0.0.1:15001, admin      catalog v2 :8081
  *                              0.0.0.0:9901; the app on 127.0.0.1:8080
  *
- * The pod is built from the chart's own rendering (test/k8s/fixtures/helm.ts): the policy file of
+ * The pod is built from the chart as the real `helm template` renders it: the policy file of
  * its ConfigMap, laid out as kubelet mounts one (outrider.yaml → ..data/outrider.yaml, ..data →
  * a timestamped folder), the sidecar's args, the app's HTTP_PROXY/NO_PROXY and the probes'
  * paths and port. Started in the native-sidecar order: Outrider, its startup probe, then the
@@ -17,125 +17,33 @@
  * as uid 65532, the image's user, where it can read the checkout. Addresses are in 198.18.0.0/15
  * (reserved for network tests) and exist only inside these namespaces.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { readYaml, render, loadChart } from './fixtures/helm.js';
+import { helmTemplate, type Manifest } from './fixtures/helm.js';
 import { BIN, CHART_DIR, ROOT } from './fixtures/chart.js';
+import { cannotRun as cannotRunHere, ip, Peer } from '../helpers/netns.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are free-form YAML */
 type Any = any;
-type Event = Record<string, Any>;
 
 const PEER = fileURLToPath(new URL('./fixtures/pod-peer.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 const POD_IP = '198.18.1.1';
 const CLIENT_IP = '198.18.1.2';
 const SERVICE_IP = '198.18.2.2';
-const WAIT_MS = 20_000;
-
-function ip(...args: string[]): { ok: boolean; out: string } {
-  const r = spawnSync('ip', args, { encoding: 'utf8', timeout: 10_000 });
-  return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error?.message ?? ''}`.trim() };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A process in a namespace that speaks JSON lines on stdout (events) and stdin (commands). */
-class Peer {
-  readonly child: ChildProcess;
-  readonly events: Event[] = [];
-  readonly exited: Promise<number | null>;
-  stderr = '';
-  #waiters: { match: (e: Event) => boolean; resolve: (e: Event) => void }[] = [];
-  #nextId = 0;
-
-  constructor(readonly name: string, ns: string, argv: string[], env: Record<string, string>) {
-    // env -i: exactly this environment (not the test runner's, which instruments child
-    // processes); ip netns exec, env and setpriv each exec the next, so the pid is node's.
-    const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-    this.child = spawn('ip', ['netns', 'exec', ns, 'env', '-i', ...vars, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let buffered = '';
-    this.child.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        let event: Event;
-        try {
-          event = JSON.parse(line) as Event;
-        } catch {
-          continue; // not an event (Outrider's access log is JSON too, and harmless here)
-        }
-        this.events.push(event);
-        for (const w of this.#waiters.filter((w) => w.match(event))) {
-          this.#waiters.splice(this.#waiters.indexOf(w), 1);
-          w.resolve(event);
-        }
-      }
-    });
-    this.child.stderr?.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4000)));
-    this.child.stdin?.on('error', () => undefined);
-    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
-  }
-
-  /** The first event (already seen or to come) that matches; fails after WAIT_MS. */
-  next(match: (e: Event) => boolean, what: string): Promise<Event> {
-    const seen = this.events.find(match);
-    if (seen !== undefined) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.name}: no ${what} within ${WAIT_MS} ms; stderr: ${this.stderr}`)), WAIT_MS);
-      this.#waiters.push({ match, resolve: (e) => (clearTimeout(timer), resolve(e)) });
-    });
-  }
-
-  send(command: Event): void {
-    this.child.stdin?.write(`${JSON.stringify(command)}\n`);
-  }
-
-  /** For the client peer: one GET, answered as {status, headers, body} or {error}. */
-  get(url: string): Promise<Event> {
-    const id = ++this.#nextId;
-    this.send({ id, url });
-    return this.next((e) => e.id === id, `an answer to GET ${url}`);
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill('SIGKILL');
-      await this.exited;
-    }
-  }
-}
 
 const id = `o${process.pid}`;
 const ns = { pod: `${id}-pod`, client: `${id}-cli`, service: `${id}-svc` };
 
-/** Namespaces a killed earlier run left behind (its pid is gone): remove them. */
-function removeStale(): void {
-  for (const line of ip('netns', 'list').out.split('\n')) {
-    const m = /^(o(\d+)-(?:pod|cli|svc))\b/.exec(line);
-    if (m === null || Number(m[2]) === process.pid) continue;
-    try {
-      process.kill(Number(m[2]), 0);
-    } catch {
-      ip('netns', 'del', m[1] as string);
-    }
-  }
-}
-
 /** Why this machine cannot run the rehearsal, or false when it can (the pod namespace is made). */
 function cannotRun(): string | false {
-  if (process.getuid?.() !== 0) return 'needs root for ip netns (CI runs as root)';
-  const version = ip('-V');
-  if (!version.ok) return `no ip command (apt-get install -y iproute2): ${version.out}`;
-  removeStale();
-  const added = ip('netns', 'add', ns.pod);
-  if (!added.ok) return `ip netns add is not permitted here: ${added.out}`;
-  return false;
+  return cannotRunHere(ns.pod, /^o(\d+)-(?:pod|cli|svc)\b/);
 }
 
 t.test('a pod rehearsed in network namespaces: inbound, outbound via HTTP_PROXY, ConfigMap reload, SIGTERM drain', { skip: cannotRun() }, async (t) => {
@@ -173,7 +81,6 @@ t.test('a pod rehearsed in network namespaces: inbound, outbound via HTTP_PROXY,
   }
 
   // The pod, from the chart: catalog v1 first, v2 after the ConfigMap update.
-  const chart = loadChart(CHART_DIR);
   const valuesFor = (port: number): string => `
 sidecar: { drainTimeoutSeconds: 10 }
 policy:
@@ -187,9 +94,9 @@ policy:
       upstream: catalog
       retry: { attempts: 2, "on": [connect-failure] }
 `;
-  const rendered = render(chart, readYaml(valuesFor(8080)));
-  const policyText = (r: typeof rendered): string => (r.manifests.find((m) => m.doc.kind === 'ConfigMap')?.doc as Any).data['outrider.yaml'];
-  const podSpec = (rendered.manifests.find((m) => m.doc.kind === 'Deployment')?.doc as Any).spec.template.spec;
+  const rendered = helmTemplate(CHART_DIR, { values: [valuesFor(8080)] });
+  const policyText = (r: Manifest[]): string => (r.find((m) => m.doc.kind === 'ConfigMap')?.doc as Any).data['outrider.yaml'];
+  const podSpec = (rendered.find((m) => m.doc.kind === 'Deployment')?.doc as Any).spec.template.spec;
   const sidecar = podSpec.initContainers[0];
   const appEnv = Object.fromEntries(podSpec.containers[0].env.map((e: Any) => [e.name, e.value])) as Record<string, string>;
   const inboundPort = sidecar.ports.find((p: Any) => p.name === 'inbound').containerPort as number;
@@ -271,7 +178,7 @@ policy:
   t.equal(answer.headers['x-outrider-attempt'], '1', 'through the route with a retry policy');
 
   // A ConfigMap update: kubelet swaps ..data; Outrider reloads the file in place.
-  publish(policyText(render(chart, readYaml(valuesFor(8081)))));
+  publish(policyText(helmTemplate(CHART_DIR, { values: [valuesFor(8081)] })));
   let now = '';
   for (let i = 0; i < 200 && now !== 'catalog-v2'; i++) {
     const r = await client.get(`${inbound}/call/catalog/items/2`);

@@ -30,11 +30,19 @@ name-version of the chart, for the helm.sh/chart label.
 {{- end }}
 
 {{/*
-The labels every resource carries.
+The labels every resource carries: the selector labels and the common ones.
 */}}
 {{- define "outrider.labels" -}}
-helm.sh/chart: {{ include "outrider.chart" . }}
 {{ include "outrider.selectorLabels" . }}
+{{ include "outrider.commonLabels" . }}
+{{- end }}
+
+{{/*
+The labels of every resource that are not selector labels (the `helm test` pod carries these
+and the instance only: with the selector labels it would be an endpoint of the Service).
+*/}}
+{{- define "outrider.commonLabels" -}}
+helm.sh/chart: {{ include "outrider.chart" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
@@ -45,6 +53,28 @@ The labels that select the release's pods (they never change after the first ins
 {{- define "outrider.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "outrider.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+The app's Service: the release name (callers keep the name they called the app by, when the
+release is named after the app), or service.name.
+*/}}
+{{- define "outrider.serviceName" -}}
+{{- default .Release.Name .Values.service.name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+A Service's targetPort for one of Outrider's ports: by the container port's name where the
+endpoints controller resolves names on native sidecars (Kubernetes 1.32+), else by number.
+Call with (list $ "inbound" <port>).
+*/}}
+{{- define "outrider.targetPort" -}}
+{{- $root := index . 0 }}
+{{- if semverCompare ">=1.32.0-0" $root.Capabilities.KubeVersion.Version }}
+{{- index . 1 }}
+{{- else }}
+{{- int (index . 2) }}
+{{- end }}
 {{- end }}
 
 {{- define "outrider.serviceAccountName" -}}
@@ -119,8 +149,34 @@ HTTP_PROXY for the app: Outrider's outbound listener on loopback.
 {{- end }}
 
 {{/*
-NO_PROXY for the app: loopback (the app's own port, the admin server) and the hosts listed.
+NO_PROXY for the app: loopback (the app's own port, the admin server), the cloud metadata
+addresses (instance credentials: AWS, GCP and Azure's 169.254.169.254, ECS/EKS Pod Identity's
+169.254.170.2) and the hosts listed.
 */}}
 {{- define "outrider.noProxy" -}}
-{{- concat (list "localhost" "127.0.0.1" "::1") .Values.app.noProxy | uniq | join "," }}
+{{- concat (list "localhost" "127.0.0.1" "::1" "169.254.169.254" "169.254.170.2") .Values.app.noProxy | uniq | join "," }}
+{{- end }}
+
+{{/*
+JAVA_TOOL_OPTIONS for a JVM app (app.javaProxy): the JVM ignores HTTP_PROXY and NO_PROXY, and
+reads these system properties instead. http.nonProxyHosts is NO_PROXY in Java's syntax: `|`
+between hosts, `*` for a leading dot, IPv6 in brackets; CIDR ranges, which Java cannot express,
+are left out.
+*/}}
+{{- define "outrider.javaToolOptions" -}}
+{{- $hosts := list }}
+{{- range splitList "," (include "outrider.noProxy" .) }}
+{{- if hasPrefix "." . }}
+{{- $hosts = append $hosts (printf "*%s" .) }}
+{{- else if contains ":" . }}
+{{- $hosts = append $hosts (printf "[%s]" .) }}
+{{- else if not (contains "/" .) }}
+{{- $hosts = append $hosts . }}
+{{- end }}
+{{- end }}
+{{- $options := list "-Dhttp.proxyHost=127.0.0.1" (printf "-Dhttp.proxyPort=%d" (int .Values.sidecar.ports.outbound)) (printf "-Dhttp.nonProxyHosts=%s" (join "|" $hosts)) }}
+{{- with .Values.app.javaProxy.extraOptions }}
+{{- $options = append $options . }}
+{{- end }}
+{{- join " " $options }}
 {{- end }}
