@@ -150,7 +150,12 @@ export class Sidecar {
   async #startUpstreams(runtime: Runtime): Promise<void> {
     const onResolveError = (upstream: string, err: Error): void =>
       this.log.warn({ upstream, err: err.message }, 'DNS resolution failed; keeping the last addresses');
-    await Promise.all([...runtime.upstreams.values()].map((u) => u.start({ onResolveError })));
+    // Once per outage, and once when it ends (the retries in between are in /status).
+    const onDiscoveryError = (upstream: string, err: Error): void =>
+      this.log.warn({ upstream, err: err.message }, 'Kubernetes endpoint discovery failed; keeping the last endpoints and retrying');
+    const onDiscoveryRecovered = (upstream: string, endpoints: number): void =>
+      this.log.info({ upstream, endpoints }, 'Kubernetes endpoint discovery recovered');
+    await Promise.all([...runtime.upstreams.values()].map((u) => u.start({ onResolveError, onDiscoveryError, onDiscoveryRecovered })));
   }
 
   #routesFor(runtime: Runtime, listener: string): ListenerRoutes {

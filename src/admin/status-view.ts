@@ -1,7 +1,7 @@
 /**
  * What /status shows: readiness, the running policy, each listener, each route with its active
- * layers and their live state, each upstream's endpoints, HTTP/2 connections and streams
- * both sides. Read-only.
+ * layers and their live state, each upstream's endpoints (and their Kubernetes discovery),
+ * HTTP/2 connections and streams both sides. Read-only.
  */
 import type { Listener } from '../http/listener.js';
 import type { Runtime } from '../sidecar/runtime.js';
@@ -41,6 +41,8 @@ export function statusView(runtime: Runtime, file: string, ready: boolean, liste
         available: e.available,
         ...(e.available ? {} : { ejectedForMs: Math.max(0, Math.round(e.ejectedUntil - systemClock.now())) }),
       })),
+      // Where discovered endpoints come from, and whether that is working (docs/kubernetes.md).
+      ...(u.discoveryStatus() === undefined ? {} : { discovery: u.discoveryStatus() }),
     })),
   };
 }

@@ -4,7 +4,7 @@
  * `defaults` is merged in. Values of the wrong type are skipped (the schema step reports them).
  */
 import { readFileSync } from 'node:fs';
-import { hintFor } from './did-you-mean.js';
+import { didYouMean, hintFor } from './did-you-mean.js';
 import { formatPath, type PolicyPath } from './locate.js';
 import { isPlainObject, mergeRouteDefaults, parseHostPort, SCATTER_EXCLUDED_KEYS } from './normalize.js';
 import { ADDRESS_PATTERN, DEFAULTS, ENDPOINT_PATTERN } from './defaults.js';
@@ -28,7 +28,7 @@ export function crossReferenceFindings(data: unknown): Finding[] {
     listeners: Array.isArray(data.listeners) ? data.listeners.flatMap((l) => optionalText(record(l).name)) : undefined,
     upstreams: isPlainObject(data.upstreams) ? Object.keys(data.upstreams) : undefined,
   };
-  return [...listenerFindings(data), ...endpointFindings(data), ...tlsFindings(data), ...passthroughFindings(data), ...protocolFindings(data), ...defaultsFindings(data, names), ...routeFindings(data, names)];
+  return [...listenerFindings(data), ...endpointFindings(data), ...discoveryFindings(data), ...tlsFindings(data), ...passthroughFindings(data), ...protocolFindings(data), ...defaultsFindings(data, names), ...routeFindings(data, names)];
 }
 
 // --- unrouted: passthrough ------------------------------------------------------------------------
@@ -60,6 +60,35 @@ function protocolFindings(data: Record<string, unknown>): Finding[] {
         findings.push(finding(['upstreams', name, 'endpoints', i], hint));
       }
     });
+  }
+  return findings;
+}
+
+// --- where an upstream's endpoints come from ---------------------------------------------------
+
+/**
+ * Exactly one of `endpoints` and `kubernetes`. Discovered pods are https:// when the upstream
+ * has a `tls` block, so h2 (TLS) needs one and h2c (no TLS) must not have one.
+ */
+function discoveryFindings(data: Record<string, unknown>): Finding[] {
+  const findings: Finding[] = [];
+  for (const [name, u] of Object.entries(record(data.upstreams))) {
+    const upstream = record(u);
+    const path = ['upstreams', name];
+    if (upstream.endpoints !== undefined && upstream.kubernetes !== undefined) {
+      findings.push(finding([...path, 'kubernetes'], 'give either endpoints or kubernetes, not both', { at: { path, key: 'kubernetes' } }));
+    } else if (upstream.endpoints === undefined && upstream.kubernetes === undefined && isPlainObject(u)) {
+      // A misspelt `kubernetes` already gets "did you mean"; this finding then says nothing new.
+      const typo = Object.keys(upstream).some((key) => didYouMean(key, ['kubernetes']) !== undefined);
+      findings.push(finding(path, 'missing "endpoints" (or "kubernetes", to discover the pods of a Service)', { missingKey: typo ? 'kubernetes' : 'endpoints' }));
+    }
+    if (upstream.kubernetes === undefined) continue;
+    if (upstream.protocol === 'h2' && upstream.tls === undefined) {
+      findings.push(finding([...path, 'protocol'], 'h2 is HTTP/2 over TLS: give a tls block (discovered pods are then called over https://), or use protocol h2c'));
+    }
+    if (upstream.protocol === 'h2c' && upstream.tls !== undefined) {
+      findings.push(finding([...path, 'tls'], 'h2c is HTTP/2 without TLS, but a tls block makes discovered pods https://: drop it, or use protocol h2', { at: { path, key: 'tls' } }));
+    }
   }
   return findings;
 }

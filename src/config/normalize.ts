@@ -131,7 +131,11 @@ function normalizeUpstream(name: string, upstream: UpstreamDocument): UpstreamPo
   const outlier = upstream.outlier;
   return {
     name,
-    endpoints: upstream.endpoints.map(parseEndpoint),
+    endpoints: (upstream.endpoints ?? []).map(parseEndpoint),
+    kubernetes:
+      upstream.kubernetes === undefined
+        ? undefined
+        : { service: upstream.kubernetes.service, namespace: upstream.kubernetes.namespace, port: upstream.kubernetes.port },
     balance: upstream.balance ?? DEFAULTS.upstream.balance,
     connections: upstream.connections ?? DEFAULTS.upstream.connections,
     connectTimeoutMs: parseDurationMs(upstream.connectTimeout ?? DEFAULTS.upstream.connectTimeout),

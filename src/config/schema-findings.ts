@@ -124,7 +124,7 @@ function mismatch(error: ErrorObject): string {
   const pattern = patternOf(error.parentSchema);
   const base = custom ?? standardMessage(error);
   if (error.keyword === 'type' && value === null) return `is empty, but ${base}`;
-  return `${base}${unitHint(pattern, value)}${quoteHint(error, custom, value)}${wordHint(error, value)}`;
+  return `${base}${unitHint(pattern, value)}${quoteHint(error, custom, value)}${wordHint(error, custom, value)}`;
 }
 
 function standardMessage(error: ErrorObject): string {
@@ -170,10 +170,13 @@ function quoteHint(error: ErrorObject, custom: string | undefined, value: unknow
   return wantsString && scalar && custom === undefined ? ` (quote it: "${String(value)}")` : '';
 }
 
-/** `balance: least-requests` → (did you mean "least-request"?); `on: ["503"]` → unquote it. */
-function wordHint(error: ErrorObject, value: unknown): string {
+/** `balance: least-requests` → (did you mean "least-request"?); `on: ["503"]`, `port: "8080"` → unquote it. */
+function wordHint(error: ErrorObject, custom: string | undefined, value: unknown): string {
   if (typeof value !== 'string') return '';
-  if (error.keyword === 'anyOf' && /^[0-9]+$/.test(value)) return ` (write the status code without quotes: ${value})`;
+  if (error.keyword === 'anyOf' && /^[0-9]+$/.test(value)) {
+    const what = custom?.includes('status code') === true ? 'the status code' : 'the number';
+    return ` (write ${what} without quotes: ${value})`;
+  }
   const params = error.params as { allowedValues?: unknown[]; allowed?: string[] };
   const words = (params.allowedValues ?? params.allowed ?? []).filter((v): v is string => typeof v === 'string');
   return hintFor(value, words);

@@ -113,16 +113,59 @@ const UpstreamTls = Strict(
   { description: 'TLS to https:// endpoints: which authorities to trust, the name to expect, an optional client certificate.' },
 );
 
+/**
+ * Kubernetes names as the API server checks them: a Service name is a DNS-1035 label, a
+ * namespace a DNS-1123 label, a port name an IANA service name (at least one letter, no "--").
+ * No lookaround: Helm checks values.schema.json (which copies this schema) with Go's RE2.
+ */
+const SERVICE_NAME_PATTERN = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
+const NAMESPACE_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+const PORT_NAME_PATTERN = '^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$';
+
+const KubernetesService = Strict(
+  {
+    service: Type.String({
+      pattern: SERVICE_NAME_PATTERN,
+      maxLength: 63,
+      errorMessage: 'must be a Service name: lower-case letters, digits and "-", starting with a letter, such as catalog',
+      description: 'The Service whose ready pods are the endpoints (its EndpointSlices are listed and watched).',
+    }),
+    namespace: Type.Optional(
+      Type.String({
+        pattern: NAMESPACE_PATTERN,
+        maxLength: 63,
+        errorMessage: 'must be a namespace name: lower-case letters, digits and "-", such as shop',
+        description: 'The Service\'s namespace. Omitted: the pod\'s own (POD_NAMESPACE, else the service account\'s namespace file).',
+      }),
+    ),
+    port: Type.Union(
+      [
+        Type.String({ pattern: PORT_NAME_PATTERN, maxLength: 15, description: 'The Service port\'s name, such as http.' }),
+        Type.Integer({ minimum: 1, maximum: 65535, description: 'The Service port\'s number (the Service is read to find its name).' }),
+      ],
+      {
+        errorMessage: 'must be the Service port\'s name (such as http) or number (1-65535)',
+        description: 'The Service port: its name or its number. Requests go to each pod\'s port behind it (its target port).',
+      },
+    ),
+  },
+  {
+    description:
+      'Instead of endpoints: the pods of a Kubernetes Service, from its EndpointSlices (listed, then watched; ready pods only, one endpoint per pod). Needs list and watch on endpointslices, and get on services for a port given by number.',
+  },
+);
+
 const Upstream = Strict(
   {
-    endpoints: Type.Array(
+    endpoints: Type.Optional(Type.Array(
       Type.String({
         pattern: ENDPOINT_PATTERN,
         errorMessage: 'must be an http:// or https:// URL without a path, such as http://10.0.0.11:8080',
         description: 'http://host[:port] (port 80 when omitted) or https://host[:port] (443; TLS originated and verified). A single DNS name is re-resolved into several endpoints.',
       }),
-      { minItems: 1, uniqueItems: true, description: 'Where the upstream is: one or more http:// or https:// origins.' },
-    ),
+      { minItems: 1, uniqueItems: true, description: 'Where the upstream is: one or more http:// or https:// origins. Give either endpoints or kubernetes.' },
+    )),
+    kubernetes: Type.Optional(KubernetesService),
     balance: Type.Optional(
       StringEnum(['round-robin', 'least-request', 'random'], { description: 'How a request picks an endpoint.', default: DEFAULTS.upstream.balance }),
     ),
@@ -146,7 +189,7 @@ const Upstream = Strict(
     ),
     outlier: Type.Optional(Outlier),
   },
-  { description: 'A named set of endpoints that routes send requests to.' },
+  { description: 'A named set of endpoints that routes send requests to: listed (endpoints) or discovered (kubernetes).' },
 );
 
 // ---------------------------------------------------------------------------------------------

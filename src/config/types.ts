@@ -80,8 +80,13 @@ export interface OutlierPolicy {
 
 export interface UpstreamPolicy {
   readonly name: string;
-  /** One entry per endpoint; a single DNS name is re-resolved into several at run time. */
+  /**
+   * One entry per endpoint; a single DNS name is re-resolved into several at run time. Empty
+   * when `kubernetes` is given: then the endpoints are discovered at run time.
+   */
   readonly endpoints: readonly EndpointUrl[];
+  /** The Service whose ready pods are the endpoints (traffic.md, Upstreams `kubernetes`). */
+  readonly kubernetes: KubernetesServicePolicy | undefined;
   readonly balance: BalanceAlgorithm;
   readonly connections: number;
   readonly connectTimeoutMs: number;
@@ -93,6 +98,14 @@ export interface UpstreamPolicy {
   readonly tls: UpstreamTlsPolicy | undefined;
   readonly protocol: UpstreamProtocol;
   readonly outlier: OutlierPolicy | undefined;
+}
+
+export interface KubernetesServicePolicy {
+  readonly service: string;
+  /** Undefined: the pod's own namespace, found when discovery starts (POD_NAMESPACE, else the service account's file). */
+  readonly namespace: string | undefined;
+  /** The Service port's name, or its number (mapped to its name by reading the Service). */
+  readonly port: string | number;
 }
 
 export interface UpstreamTlsPolicy {

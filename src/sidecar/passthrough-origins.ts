@@ -85,6 +85,7 @@ function upstreamPolicy(target: PassthroughTarget): UpstreamPolicy {
   return {
     name: target.key,
     endpoints: [endpoint],
+    kubernetes: undefined,
     balance: d.balance,
     connections: d.connections,
     connectTimeoutMs: parseDurationMs(d.connectTimeout),

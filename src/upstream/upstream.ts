@@ -4,7 +4,8 @@
  * a reload that leaves an upstream unchanged keeps its warm connections.
  */
 import { readFileSync } from 'node:fs';
-import type { EndpointUrl, UpstreamPolicy } from '../config/types.js';
+import type { EndpointUrl, KubernetesServicePolicy, UpstreamPolicy } from '../config/types.js';
+import type { DiscoveryOptions, DiscoveryStatus, EndpointDiscovery } from '../kubernetes/discovery/types.js';
 import type { TryOutcome } from '../pipeline/outcome.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { endpointPool, type EndpointPool } from './endpoint-pool.js';
@@ -32,17 +33,21 @@ export class Endpoint implements OutlierTracked {
 export interface UpstreamEvents {
   onResolveError?(upstream: string, err: Error): void;
   onEject?(upstream: string, origin: string, forMs: number): void;
+  /** Kubernetes discovery failed (once per outage; the last endpoints stay), and recovered. */
+  onDiscoveryError?(upstream: string, err: Error): void;
+  onDiscoveryRecovered?(upstream: string, endpoints: number): void;
 }
 
 /**
- * How a DNS-named endpoint is resolved, and how often again. The defaults are the real ones;
- * tests pass their own so that an answer can change between two refreshes without a DNS server.
+ * What tests and the sidecar may set: the clock, how (and how often) DNS names are resolved,
+ * and Kubernetes discovery's tuning. The defaults are the real ones; tests pass their own so
+ * that an answer can change between two refreshes without a DNS server.
  */
-/** What tests and the sidecar may set: the clock, and how (and how often) names are resolved. */
 export interface UpstreamOptions {
   readonly clock?: Clock;
   readonly resolve?: (endpoint: EndpointUrl) => Promise<EndpointUrl[]>;
   readonly refreshMs?: number;
+  readonly discovery?: DiscoveryOptions;
 }
 
 export class UpstreamRuntime {
@@ -54,6 +59,8 @@ export class UpstreamRuntime {
   readonly #resolve: (endpoint: EndpointUrl) => Promise<EndpointUrl[]>;
   readonly #refreshMs: number;
   #refreshTimer: NodeJS.Timeout | undefined;
+  readonly #discoveryOptions: DiscoveryOptions;
+  #discovery: EndpointDiscovery | undefined;
   #closed = false;
   #started = false;
 
@@ -63,15 +70,26 @@ export class UpstreamRuntime {
     this.#resolve = options.resolve ?? resolveEndpoint;
     this.#refreshMs = options.refreshMs ?? DNS_REFRESH_MS;
     const clock = options.clock ?? systemClock;
+    this.#discoveryOptions = { clock, ...options.discovery };
     this.#balancer = createBalancer(policy.balance);
     this.#outliers =
       policy.outlier === undefined ? undefined : new OutlierDetector(policy.outlier, (origin, forMs) => events.onEject?.(policy.name, origin, forMs), clock);
     this.endpoints = needsResolution(policy.endpoints) ? [] : policy.endpoints.map((e) => new Endpoint(e, policy));
   }
 
-  /** Resolve a DNS-named endpoint now and then every DNS_REFRESH_MS (refreshMs); no-op for literal endpoints. */
+  /**
+   * Resolve a DNS-named endpoint now and then every DNS_REFRESH_MS (refreshMs), or start
+   * Kubernetes discovery and wait for its first list (or first failure; bounded); no-op for
+   * literal endpoints.
+   */
   async start(events: UpstreamEvents = {}): Promise<void> {
-    if (this.#started || !needsResolution(this.policy.endpoints)) return;
+    if (this.#started) return;
+    const kubernetes = this.policy.kubernetes;
+    if (kubernetes !== undefined) {
+      this.#started = true;
+      return this.#discover({ ...this.policy, kubernetes }, events);
+    }
+    if (!needsResolution(this.policy.endpoints)) return;
     this.#started = true;
     await this.#refresh(events);
     this.#refreshTimer = setInterval(() => void this.#refresh(events), this.#refreshMs);
@@ -87,10 +105,16 @@ export class UpstreamRuntime {
     this.#outliers?.record(endpoint, outcome, this.endpoints);
   }
 
+  /** What /status shows of Kubernetes discovery; undefined for listed endpoints. */
+  discoveryStatus(): DiscoveryStatus | undefined {
+    return this.#discovery?.status();
+  }
+
   /** Let in-flight requests finish, then close every connection. */
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#refreshTimer);
+    this.#discovery?.close();
     await Promise.all(this.endpoints.map((e) => e.pool.close()));
   }
 
@@ -106,6 +130,29 @@ export class UpstreamRuntime {
     }
   }
 
+  /**
+   * The discovery code, and @kubernetes/client-node with it, is imported here and only here:
+   * a sidecar whose upstreams do not use `kubernetes:` never loads it (docs/kubernetes.md).
+   * Each change goes through #replaceEndpoints, as DNS answers do, so a pod that stays keeps
+   * its pool and outlier state, and a pod that goes has its pool closed after its requests.
+   */
+  async #discover(policy: UpstreamPolicy & { kubernetes: KubernetesServicePolicy }, events: UpstreamEvents): Promise<void> {
+    const { startEndpointDiscovery } = await import('../kubernetes/discovery/watch.js');
+    if (this.#closed) return;
+    this.#discovery = startEndpointDiscovery(
+      policy,
+      {
+        onEndpoints: (endpoints) => {
+          if (!this.#closed) this.#replaceEndpoints(endpoints);
+        },
+        onError: (err) => events.onDiscoveryError?.(this.name, err),
+        onRecovered: (count) => events.onDiscoveryRecovered?.(this.name, count),
+      },
+      this.#discoveryOptions,
+    );
+    await this.#discovery.firstSync;
+  }
+
   #replaceEndpoints(resolved: readonly EndpointUrl[]): void {
     const current = new Map(this.endpoints.map((e) => [e.origin, e]));
     const next = resolved.map((url) => current.get(url.origin) ?? new Endpoint(url, this.policy));
@@ -115,10 +162,14 @@ export class UpstreamRuntime {
   }
 }
 
-/** The upstream's name and the settings that, when changed by a reload, require new pools. */
+/**
+ * The upstream's name and the settings that, when changed by a reload, require new pools (and,
+ * for `kubernetes`, a new watch). `tls` is one: the pools hold its options, and for discovered
+ * pods it decides http:// or https://.
+ */
 export function upstreamSettings(policy: UpstreamPolicy): readonly unknown[] {
-  const { name, endpoints, balance, connections, connectTimeoutMs, idleTimeoutMs, maxResponseHeaderBytes, outlier, protocol } = policy;
-  return [name, endpoints, balance, connections, connectTimeoutMs, idleTimeoutMs, maxResponseHeaderBytes, outlier, protocol];
+  const { name, endpoints, kubernetes, balance, connections, connectTimeoutMs, idleTimeoutMs, maxResponseHeaderBytes, outlier, protocol, tls } = policy;
+  return [name, endpoints, kubernetes, balance, connections, connectTimeoutMs, idleTimeoutMs, maxResponseHeaderBytes, outlier, protocol, tls];
 }
 
 /**
