@@ -297,8 +297,8 @@ t.test('every option on (test/k8s/fixtures/all-options*.yaml): the same facts, e
   const variant = join(CHART_DIR, '../../test/k8s/fixtures/all-options-variant.yaml');
   const r = render({ files: [all] });
   await checkRendering(t, r, 'all-options');
-  t.same(kinds(r), ['ConfigMap', 'Deployment', 'NetworkPolicy', 'Pod', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor']);
+  t.same(kinds(r), ['ConfigMap', 'Deployment', 'NetworkPolicy', 'Pod', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor']);
   const v = render({ files: [all, variant] });
   await checkRendering(t, v, 'all-options-variant');
-  t.same(kinds(v), ['Deployment', 'NetworkPolicy', 'Pod', 'PodMonitor', 'Service', 'ServiceAccount']);
+  t.same(kinds(v), ['Deployment', 'NetworkPolicy', 'Pod', 'PodMonitor', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount']);
 });
