@@ -9,7 +9,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { LoadGenerator } from './loadgen/index.js';
 import { buildChildren, BENCH_DIR } from './lib/build.js';
-import { outriderBuilt } from './lib/outrider.js';
+import { outriderBuilt, setOutriderRuntime } from './lib/outrider.js';
+import { machineRuntime, shippedNodeOptions, shippedRuntime, type Runtime } from './lib/runtimes.js';
 import { installCleanup, pinningAvailable, pinSelf, stopAll } from './lib/procs.js';
 import { PROFILES, type Profile, type ProfileName } from './lib/profile.js';
 import { removeTempDirs } from './lib/tmp.js';
@@ -17,9 +18,9 @@ import { writeHtmlReport, type Report } from './report/html.js';
 import { smokeFailures } from './report/smoke.js';
 import { renderScenario } from './report/table.js';
 import { SCENARIOS } from './scenarios/index.js';
-import type { ScenarioOutcome, ScenarioResult } from './scenarios/types.js';
+import type { ScenarioContext, ScenarioOutcome, ScenarioResult, Table } from './scenarios/types.js';
 
-const USAGE = `usage: tsx bench/run.ts [--scenario NAME[,NAME]] [--quick|--full|--smoke] [--duration 30s] [--passes N] [--out DIR] [--cpu-prof] [--render results.json]
+const USAGE = `usage: tsx bench/run.ts [--scenario NAME[,NAME]] [--quick|--full|--smoke] [--duration 30s] [--passes N] [--out DIR] [--cpu-prof] [--baseline DIR] [--render results.json]
 scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`;
 
 /** "30s", "500ms", "2m" or a bare number of seconds. */
@@ -36,6 +37,8 @@ interface Options {
   readonly outDir: string;
   /** Profile Outrider in the overhead scenario (its figures are then not for RESULTS.md). */
   readonly cpuProf: boolean;
+  /** A built checkout of other code (before a change) that the footprint scenario measures beside this one. */
+  readonly baselineDir: string | undefined;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -51,6 +54,7 @@ function parseOptions(argv: readonly string[]): Options {
       smoke: { type: 'boolean' },
       render: { type: 'string' },
       'cpu-prof': { type: 'boolean' },
+      baseline: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -76,12 +80,21 @@ function parseOptions(argv: readonly string[]): Options {
   const known = new Set(SCENARIOS.map((s) => s.name));
   const scenarios = values.scenario ? values.scenario.split(',').map((s) => s.trim()).filter(Boolean) : SCENARIOS.map((s) => s.name);
   for (const s of scenarios) if (!known.has(s)) throw new Error(`unknown scenario "${s}"\n${USAGE}`);
-  return { profile, scenarios, outDir: path.resolve(values.out ?? path.join(BENCH_DIR, 'out')), cpuProf: values['cpu-prof'] === true };
+  const baselineDir = values.baseline ? path.resolve(values.baseline) : undefined;
+  if (baselineDir && !outriderBuilt(baselineDir)) throw new Error(`--baseline ${baselineDir}: no dist/main.js there (clone the commit and npm ci && npm run build in it)`);
+  return { profile, scenarios, outDir: path.resolve(values.out ?? path.join(BENCH_DIR, 'out')), cpuProf: values['cpu-prof'] === true, baselineDir };
 }
 
 /** The machine, for results.json and RESULTS.md (numbers mean little without it). */
-function machine(): Record<string, unknown> {
+function machine(runtimes: ScenarioContext['runtimes']): Record<string, unknown> {
+  const describe = (r: Runtime): Record<string, string> => ({ version: r.version, node: r.node, source: r.source });
   return {
+    runtimes: {
+      outrider: describe(runtimes.outrider),
+      machine: describe(runtimes.machine),
+      ...(runtimes.shippedMissing ? { shippedMissing: runtimes.shippedMissing } : {}),
+      outriderNodeOptions: shippedNodeOptions(),
+    },
     nproc: os.cpus().length, // not availableParallelism(): the runner has pinned itself to one core by now
     cpu: os.cpus()[0]?.model ?? 'unknown',
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
@@ -100,6 +113,7 @@ async function main(): Promise<number> {
   log(`bench: ${options.profile.name} profile, ${options.profile.passes} pass(es) of ${options.profile.durationMs / 1000} s, scenarios: ${options.scenarios.join(', ')}`);
   if (!outriderBuilt()) log('bench: dist/main.js is missing (npm run build): Outrider is reported as not measured');
   await buildChildren();
+  const runtimes = resolveRuntimes(log);
   const loadgen = await LoadGenerator.start();
   const results: ScenarioResult[] = [];
   const startedAt = new Date().toISOString();
@@ -110,7 +124,8 @@ async function main(): Promise<number> {
       let outcome: ScenarioOutcome;
       try {
         const cpuProfDir = options.cpuProf ? path.join(options.outDir, 'profiles') : undefined;
-        outcome = await scenario.run({ profile: options.profile, loadgen, log, ...(cpuProfDir ? { cpuProfDir } : {}) });
+        outcome = await scenario.run({ profile: options.profile, loadgen, log, runtimes, ...(cpuProfDir ? { cpuProfDir } : {}), ...(options.baselineDir ? { baselineDir: options.baselineDir } : {}) });
+        outcome = { ...outcome, tables: outcome.tables.map((t) => sayRuntime(t, runtimes)) };
       } catch (err) {
         log(`  failed: ${err instanceof Error ? err.stack : String(err)}`);
         outcome = { status: 'failed', reason: err instanceof Error ? err.message.split('\n')[0] : String(err), tables: [], charts: [], checks: [], data: {} };
@@ -126,13 +141,35 @@ async function main(): Promise<number> {
     removeTempDirs();
   }
   fs.mkdirSync(options.outDir, { recursive: true });
-  const report: Report = { startedAt, profile: options.profile, machine: machine(), scenarios: results };
+  const report: Report = { startedAt, profile: options.profile, machine: machine(runtimes), scenarios: results };
   fs.writeFileSync(path.join(options.outDir, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeHtmlReport(path.join(options.outDir, 'report.html'), report);
   log(`\nbench: wrote ${path.join(options.outDir, 'results.json')} and report.html`);
   if (options.profile.name === 'smoke') return smokeVerdict(results, log);
   // Skipped scenarios are not failures (their pattern has not landed); a crashed one is.
   return results.some((r) => r.status === 'failed') ? 1 : 0;
+}
+
+/**
+ * Outrider runs on the Node.js the image ships, fetched by the bench (lib/runtimes.ts); when
+ * that fails it runs on this machine's, and every table says so.
+ */
+function resolveRuntimes(log: (message: string) => void): ScenarioContext['runtimes'] {
+  const machine = machineRuntime();
+  const shipped = shippedRuntime(log);
+  if (!shipped.ok) {
+    log(`bench: ${shipped.reason}; Outrider runs on this machine's Node ${machine.version} instead`);
+    return { outrider: machine, machine, shippedMissing: shipped.reason };
+  }
+  setOutriderRuntime(shipped);
+  log(`bench: Outrider on Node ${shipped.version} (the image's; ${shipped.source}), NODE_OPTIONS "${shippedNodeOptions()}"; generator and peers on Node ${machine.version} (this machine's) unless a target says otherwise`);
+  return { outrider: shipped, machine };
+}
+
+/** Every table says which Node.js ran Outrider (issue 16). */
+function sayRuntime(table: Table, runtimes: ScenarioContext['runtimes']): Table {
+  const line = `Outrider on Node ${runtimes.outrider.version}${runtimes.shippedMissing ? ' (this machine\'s: the image\'s Node could not be fetched)' : " (the image's)"}, unless a target names its Node; generator and peers on Node ${runtimes.machine.version}.`;
+  return { ...table, note: table.note ? `${table.note} ${line}` : line };
 }
 
 /** --smoke (CI) fails on anything Outrider did wrong; see report/smoke.ts. */

@@ -13,6 +13,7 @@
  * outside a window. The bench only: Outrider itself never loads it.
  */
 import fs from 'node:fs';
+import process from 'node:process';
 import v8 from 'node:v8';
 
 const out = process.env.OUTRIDER_BENCH_ALLOC_OUT;

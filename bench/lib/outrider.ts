@@ -10,14 +10,39 @@ import { get, waitFor200 } from './http.js';
 import { spawnPinned, stop } from './procs.js';
 import { diedReason } from '../peers/target.js';
 import { tempDir } from './tmp.js';
+import { machineRuntime, shippedNodeOptions, type Runtime } from './runtimes.js';
 
-export function outriderBuilt(): boolean {
-  return fs.existsSync(path.join(REPO_DIR, 'dist', 'main.js'));
+let defaultRuntime: Runtime = machineRuntime();
+
+/** The runtime Outrider runs on unless a scenario says otherwise: the shipped one, once run.ts has it. */
+export function setOutriderRuntime(runtime: Runtime): void {
+  defaultRuntime = runtime;
+}
+
+export function outriderRuntime(): Runtime {
+  return defaultRuntime;
+}
+
+export interface OutriderOptions {
+  /** Run under `node --cpu-prof`, the profile written here when Outrider exits. */
+  readonly cpuProfDir?: string | undefined;
+  /** The Node.js to run it on; default outriderRuntime(). */
+  readonly runtime?: Runtime | undefined;
+  /** Another built checkout to run instead of this one (`--baseline DIR`: the code before a change). */
+  readonly repoDir?: string | undefined;
+  /** Count its heap allocations (alloc-probe.mjs), one JSON line per window appended to this file. */
+  readonly allocOut?: string | undefined;
+}
+
+export function outriderBuilt(repoDir = REPO_DIR): boolean {
+  return fs.existsSync(path.join(repoDir, 'dist', 'main.js'));
 }
 
 export interface RunningOutrider {
   readonly ok: true;
   readonly pid: number;
+  /** The Node.js it runs on. */
+  readonly runtime: Runtime;
   /** Spawn to the first 200 from /readyz. */
   readonly readyMs: number;
   /** The enforced layers of a route per /status, or undefined when /status does not say. */
@@ -36,13 +61,20 @@ interface StatusBody {
   readonly routes?: readonly { readonly name?: string; readonly layers?: readonly string[] }[];
 }
 
-/** `cpuProfDir`: run with `node --cpu-prof`, the profile written there when Outrider exits. */
-export async function startOutrider(name: string, policyYaml: string, adminPort: number, cpuProfDir?: string): Promise<OutriderStart> {
-  if (!outriderBuilt()) return { ok: false, reason: 'Outrider is not built (dist/main.js is missing: npm run build)' };
+/**
+ * Runs on `options.runtime` (default: the shipped Node when the bench has it) with the image's
+ * NODE_OPTIONS, so Outrider is measured as a pod runs it.
+ */
+export async function startOutrider(name: string, policyYaml: string, adminPort: number, options: OutriderOptions = {}): Promise<OutriderStart> {
+  const repoDir = options.repoDir ?? REPO_DIR;
+  if (!outriderBuilt(repoDir)) return { ok: false, reason: `Outrider is not built (${path.join(repoDir, 'dist', 'main.js')} is missing: npm run build)` };
   const file = path.join(tempDir(name), 'policy.yaml');
   fs.writeFileSync(file, policyYaml);
-  const profiling = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [];
-  const child = spawnPinned(name, process.execPath, [...profiling, path.join(REPO_DIR, 'bin', 'outrider'), '--config', file], { role: 'proxy', cwd: REPO_DIR });
+  const runtime = options.runtime ?? defaultRuntime;
+  const profiling = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
+  const probe = options.allocOut ? ['--import', path.join(REPO_DIR, 'bench', 'lib', 'alloc-probe.mjs')] : [];
+  const env = { ...process.env, NODE_OPTIONS: shippedNodeOptions(), ...(options.allocOut ? { OUTRIDER_BENCH_ALLOC_OUT: options.allocOut } : {}) };
+  const child = spawnPinned(name, runtime.node, [...profiling, ...probe, path.join(repoDir, 'bin', 'outrider'), '--config', file], { role: 'proxy', cwd: repoDir, env });
   let readyMs: number;
   try {
     readyMs = await waitFor200(child, adminPort, '/readyz');
@@ -56,6 +88,7 @@ export async function startOutrider(name: string, policyYaml: string, adminPort:
   return {
     ok: true,
     pid: child.pid,
+    runtime,
     readyMs,
     async layers(route: string) {
       try {

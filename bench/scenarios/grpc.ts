@@ -549,7 +549,7 @@ export const grpc: Scenario = {
       const web = await startUpstream(webPort);
       stoppers.push(() => web.stop());
       ctx.log(`  gRPC upstream: @grpc/grpc-js echo server; HTTP upstream: ${web.kind}`);
-      const outrider = await startOutrider('outrider-grpc', policy(adminPort, listenPort, grpcPort, webPort), adminPort, ctx.cpuProfDir);
+      const outrider = await startOutrider('outrider-grpc', policy(adminPort, listenPort, grpcPort, webPort), adminPort, { cpuProfDir: ctx.cpuProfDir });
       if (!outrider.ok) return skipped(outrider.reason);
       stoppers.push(() => outrider.stop());
       ctx.log(`  outrider: ready in ${outrider.readyMs} ms`);

@@ -2,6 +2,7 @@
 import { breaker } from './breaker.js';
 import { bulkhead } from './bulkhead.js';
 import { connections } from './connections.js';
+import { footprint } from './footprint.js';
 import { grpc } from './grpc.js';
 import { hedge } from './hedge.js';
 import { overhead } from './overhead.js';
@@ -14,4 +15,4 @@ import { websocket } from './websocket.js';
 import { wrkCheck } from './wrk-check.js';
 import { zeroLoss } from './zero-loss.js';
 
-export const SCENARIOS: readonly Scenario[] = [overhead, wrkCheck, hedge, breaker, bulkhead, shadow, scatter, soak, zeroLoss, connections, websocket, tlsScenario, grpc];
+export const SCENARIOS: readonly Scenario[] = [overhead, wrkCheck, hedge, breaker, bulkhead, shadow, scatter, soak, zeroLoss, connections, websocket, tlsScenario, grpc, footprint];

@@ -91,7 +91,7 @@ async function startTargets(ctx: ScenarioContext, upstreamPort: number): Promise
 }
 
 async function startOutriderTarget(port: number, adminPort: number, upstreamPort: number, cpuProfDir: string | undefined): Promise<Started> {
-  const started = await startOutrider('outrider-overhead', outriderPolicy(adminPort, port, upstreamPort), adminPort, cpuProfDir);
+  const started = await startOutrider('outrider-overhead', outriderPolicy(adminPort, port, upstreamPort), adminPort, { cpuProfDir });
   if (!started.ok) return started;
   return { ok: true, port, pid: started.pid, readyMs: started.readyMs, stop: () => started.stop().then(() => undefined), died: () => started.died() };
 }

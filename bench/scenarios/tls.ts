@@ -94,7 +94,7 @@ routes: [ { name: all, match: { pathPrefix: / }, upstream: app } ]
 }
 
 async function startOutriderPair(plainPort: number, tlsPort: number, adminPort: number, upstreamPort: number, cpuProfDir: string | undefined): Promise<Started> {
-  const started = await startOutrider('outrider-tls', outriderPolicy(adminPort, plainPort, tlsPort, upstreamPort), adminPort, cpuProfDir);
+  const started = await startOutrider('outrider-tls', outriderPolicy(adminPort, plainPort, tlsPort, upstreamPort), adminPort, { cpuProfDir });
   if (!started.ok) return started;
   return { ok: true, port: plainPort, pid: started.pid, readyMs: started.readyMs, stop: () => started.stop().then(() => undefined), died: () => started.died() };
 }

@@ -5,12 +5,17 @@
 import type { LoadGenerator } from '../loadgen/index.js';
 import type { SpectrumPoint } from '../loadgen/histogram.js';
 import type { Profile } from '../lib/profile.js';
+import type { Runtime } from '../lib/runtimes.js';
 
 export interface ScenarioContext {
   readonly profile: Profile;
   readonly loadgen: LoadGenerator;
   /** When set (`--cpu-prof`), Outrider runs under `node --cpu-prof` and writes its profile here. */
   readonly cpuProfDir?: string;
+  /** Outrider's runtime (the image's Node when the bench could fetch it) and the machine's. */
+  readonly runtimes: { readonly outrider: Runtime; readonly machine: Runtime; readonly shippedMissing?: string };
+  /** `--baseline DIR`: another built checkout (the code before a change), measured beside this one. */
+  readonly baselineDir?: string;
   /** A line of progress for the terminal (stderr). */
   log(message: string): void;
 }

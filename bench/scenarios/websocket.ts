@@ -68,7 +68,7 @@ async function startEcho(port: number): Promise<{ stop(): Promise<unknown>; died
 }
 
 async function startOutriderTarget(port: number, adminPort: number, echoPort: number, cpuProfDir: string | undefined): Promise<Started & { metrics?: () => Promise<string> }> {
-  const started = await startOutrider('outrider-websocket', outriderPolicy(adminPort, port, echoPort), adminPort, cpuProfDir);
+  const started = await startOutrider('outrider-websocket', outriderPolicy(adminPort, port, echoPort), adminPort, { cpuProfDir });
   if (!started.ok) return started;
   return { ok: true, port, pid: started.pid, readyMs: started.readyMs, stop: () => started.stop().then(() => undefined), died: () => started.died(), metrics: () => started.metrics() };
 }
