@@ -101,3 +101,31 @@ export function newestProfile(dir: string): string | undefined {
     .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
   return files[0];
 }
+
+/**
+ * The areas of issue 16's "where the time goes" table, from a module of summarizeProfile:
+ * Node's own HTTP and streams, undici, our code by folder, metrics, logging, GC, and V8.
+ */
+export function areaOf(module: string): string {
+  if (module === '(garbage collector)') return 'GC';
+  if (module === '(program)' || module === '(native / V8)') return 'V8 and native code';
+  if (module === 'node internals') return 'Node internals (http, net, streams, timers)';
+  if (module === 'undici') return 'undici';
+  if (['prom-client', 'tdigest', 'bintrees'].includes(module)) return 'metrics (prom-client)';
+  if (module.startsWith('pino') || ['sonic-boom', 'thread-stream', 'fast-redact', 'quick-format-unescaped', 'atomic-sleep'].includes(module)) return 'logging (pino)';
+  if (module.startsWith('dist/') || module.startsWith('dist')) return `ours: ${module.replace(/^dist\/?/, '').replace(/\.js$/, '') || '.'}`;
+  return `other: ${module}`;
+}
+
+/** Self time per area as a share of busy time, largest first; "ours" is also given as a total. */
+export function areas(summary: ProfileSummary): { readonly area: string; readonly percent: number }[] {
+  const byArea = new Map<string, number>();
+  let ours = 0;
+  for (const m of summary.modules) {
+    const area = areaOf(m.name);
+    byArea.set(area, (byArea.get(area) ?? 0) + m.selfPercent);
+    if (area.startsWith('ours: ')) ours += m.selfPercent;
+  }
+  byArea.set('ours (all of src/)', ours);
+  return [...byArea].map(([area, percent]) => ({ area, percent: Math.round(percent * 10) / 10 })).sort((a, b) => b.percent - a.percent);
+}

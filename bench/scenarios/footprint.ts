@@ -20,6 +20,7 @@ import { wrkRun, type WrkResult } from '../lib/wrk.js';
 import { startNginxProxy } from '../peers/nginx.js';
 import { startUndiciPeer } from '../peers/node-peers.js';
 import type { Started } from '../peers/target.js';
+import { whereTheTimeGoes } from './footprint-profile.js';
 import { footprintResult, type Footprint, type FootprintTarget } from './footprint-report.js';
 import { startUpstream } from './overhead.js';
 import { directTarget, measuredSample, rotate, warmUpEach, type Sample } from './paired.js';
@@ -65,7 +66,7 @@ async function startTargets(ctx: ScenarioContext, upstreamPort: number, allocOut
   const starters: [string, FootprintTarget['kind'], () => Promise<Started>][] = [
     ...outriders.map(([name, runtime, repoDir]): [string, FootprintTarget['kind'], () => Promise<Started>] => [name, 'outrider', async () => {
       const [port, adminPort] = (await freePorts(2)) as [number, number];
-      const started = await startOutrider(`footprint-${name.replace(/\W+/g, '-')}`, policy(adminPort, port, upstreamPort), adminPort, { runtime, repoDir, allocOut, cpuProfDir: name === outriders[0]?.[0] ? ctx.cpuProfDir : undefined });
+      const started = await startOutrider(`footprint-${name.replace(/\W+/g, '-')}`, policy(adminPort, port, upstreamPort), adminPort, { runtime, repoDir, allocOut });
       if (!started.ok) return started;
       return { ok: true, port, pid: started.pid, readyMs: started.readyMs, stop: () => started.stop().then(() => undefined), died: () => started.died() };
     }]),
@@ -185,7 +186,12 @@ export const footprint: Scenario = {
       const runs = await runPasses(ctx, targets, allocOut, dead);
       const idle: Footprint['idle'][number][] = [];
       for (const t of targets.filter((x) => x.kind === 'outrider' && !dead.has(x.name))) idle.push(await idleConnections(ctx, t));
-      return footprintResult(ctx, { upstream: upstream.kind, targets, runs, idle, missing, dead });
+      const result = footprintResult(ctx, { upstream: upstream.kind, targets, runs, idle, missing, dead });
+      if (!ctx.cpuProfDir) return result;
+      for (const t of targets) await t.run.stop(); // the profiled processes get core 1 to themselves
+      const routes = [['plain', '/'], ['patterns', PATTERNS_PATH]] as const;
+      const profile = await whereTheTimeGoes(ctx, (admin, port) => policy(admin, port, upstreamPort), routes, CPU_RATE, SETTINGS[ctx.profile.name].windowMs);
+      return { ...result, tables: [...result.tables, profile] };
     } finally {
       for (const t of targets) await t.run.stop();
       await upstream.stop();
