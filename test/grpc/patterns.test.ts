@@ -6,26 +6,11 @@ import { once } from 'node:events';
 import { connect } from 'node:http2';
 import { createServer } from 'node:net';
 import t, { type Test } from 'tap';
-import { echoClient, grpc, startGrpcServer, unaryCall } from '../helpers/grpc.js';
+import { echoClient, echoPolicy, grpc, startGrpcServer, unaryCall } from '../helpers/grpc.js';
 import { startSidecar } from '../helpers/sidecar.js';
 
-function policy(upstreamUrl: string, routeExtra: string): string {
-  return `version: 1
-admin: { address: 127.0.0.1:0 }
-drainTimeout: 1s
-listeners:
-  - { name: outbound, address: 127.0.0.1:0 }
-upstreams:
-  app: { endpoints: [${upstreamUrl}], protocol: h2c }
-routes:
-  - name: echo
-    match: { pathPrefix: /test.Echo/ }
-    upstream: app
-${routeExtra}`;
-}
-
 async function setUp(t: Test, upstreamUrl: string, routeExtra: string) {
-  const sidecar = await startSidecar(policy(upstreamUrl, routeExtra));
+  const sidecar = await startSidecar(echoPolicy(upstreamUrl, routeExtra));
   const client = echoClient(`127.0.0.1:${sidecar.sidecar.listenerPort('outbound')}`);
   t.teardown(async () => {
     client.close();
@@ -153,7 +138,7 @@ t.test('shadow copies unary gRPC calls; the client gets the primary answer', asy
   });
   t.teardown(() => Promise.all([primary.close(), shadow.close()]));
   const sidecar = await startSidecar(
-    policy(primary.url, `    shadow: { upstream: shadowed, percent: 100 }\n`).replace('upstreams:\n', `upstreams:\n  shadowed: { endpoints: [${shadow.url}], protocol: h2c }\n`),
+    echoPolicy(primary.url, `    shadow: { upstream: shadowed, percent: 100 }\n`).replace('upstreams:\n', `upstreams:\n  shadowed: { endpoints: [${shadow.url}], protocol: h2c }\n`),
   );
   const client = echoClient(`127.0.0.1:${sidecar.sidecar.listenerPort('outbound')}`);
   t.teardown(async () => {

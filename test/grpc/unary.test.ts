@@ -3,24 +3,11 @@
  * sidecar's own answers as gRPC statuses.
  */
 import t from 'tap';
-import { echoClient, grpc, startGrpcServer, unaryCall, ECHO_SERVICE } from '../helpers/grpc.js';
+import { echoClient, echoPolicy, grpc, startGrpcServer, unaryCall, ECHO_SERVICE } from '../helpers/grpc.js';
 import { startSidecar } from '../helpers/sidecar.js';
 
-function policy(upstreamUrl: string, routes = ''): string {
-  return `version: 1
-admin: { address: 127.0.0.1:0 }
-drainTimeout: 1s
-listeners:
-  - { name: outbound, address: 127.0.0.1:0 }
-upstreams:
-  app: { endpoints: [${upstreamUrl}], protocol: h2c }
-routes:
-${routes}  - name: echo
-    match: { pathPrefix: /test.Echo/ }
-    upstream: app
-    timeout: 0s
-`;
-}
+/** The echo route without a route timeout: streaming calls last as long as the test wants. */
+const policy = (upstreamUrl: string): string => echoPolicy(upstreamUrl, '    timeout: 0s\n');
 
 t.test('unary, server, client and bidi streaming calls pass through', async (t) => {
   const server = await startGrpcServer({

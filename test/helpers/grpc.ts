@@ -82,4 +82,20 @@ export function unaryCall(client: EchoClientInstance, message: Buffer, options: 
   });
 }
 
+/** A sidecar policy with one route, `echo`, for the echo service to `upstreamUrl` over h2c; `routeExtra` adds keys to it. */
+export function echoPolicy(upstreamUrl: string, routeExtra = ''): string {
+  return `version: 1
+admin: { address: 127.0.0.1:0 }
+drainTimeout: 1s
+listeners:
+  - { name: outbound, address: 127.0.0.1:0 }
+upstreams:
+  app: { endpoints: [${upstreamUrl}], protocol: h2c }
+routes:
+  - name: echo
+    match: { pathPrefix: /test.Echo/ }
+    upstream: app
+${routeExtra}`;
+}
+
 export { grpc };
