@@ -217,7 +217,7 @@ export class Sidecar {
 
   #listenerHooks() {
     return {
-      onInFlightChange: (listener: string, delta: 1 | -1) => this.metrics.inFlight.labels(listener).inc(delta),
+      onInFlightChange: (listener: string, delta: 1 | -1) => this.metrics.inFlightOf(listener).inc(delta),
       onInternalError: (listener: string, err: unknown) => this.log.error({ listener, err }, 'internal error while answering a request'),
       onClientError: (listener: string, code: string) => this.metrics.clientErrors.labels(listener, code).inc(),
       onConnectionDropped: (listener: string) => this.metrics.connectionsDropped.labels(listener).inc(),
