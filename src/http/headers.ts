@@ -1,10 +1,9 @@
 /**
  * Header rewriting on the way through (RFC 9110 §7.6.1): hop-by-hop fields stop here, the
- * forwarding fields are added, the request id is kept or generated. Headers stay flat
- * [name, value, …] arrays end to end: it is what node:http gives and what undici and
+ * forwarding fields are added, the request id is kept or generated (request-id.ts). Headers
+ * stay flat [name, value, …] arrays end to end: it is what node:http gives and what undici and
  * `writeHead` take, so no objects are built per request.
  */
-import { randomUUID } from 'node:crypto';
 
 /**
  * Fields that describe one connection, never forwarded (plus any named in `Connection`).
@@ -87,10 +86,6 @@ export function findHeader(raw: readonly string[], lowerName: string): string | 
     if ((raw[i] as string).toLowerCase() === lowerName) return raw[i + 1];
   }
   return undefined;
-}
-
-export function newRequestId(): string {
-  return randomUUID();
 }
 
 /**
