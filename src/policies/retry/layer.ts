@@ -50,20 +50,26 @@ export function retryLayer(route: RoutePolicy, context: LayerContext<RetryMetric
   const limitBytes = context.replayBodyLimitBytes;
   const clock = context.clock;
 
-  return (next) =>
-    async function retry(original: Exchange): Promise<ProxyResponse> {
-      // An upgrade is a handshake, then a tunnel: never sent twice.
-      if (!mayRepeat(original.request, policy.methods)) return next(original);
-      const exchange = await replayable(original, limitBytes, () => skipped.inc());
-      if (!isReplayable(exchange.request.body)) return next(exchange);
+  const hooks: RetryHooks = {
+    mayRetry: () => (budget.tryWithdraw() ? true : (exhausted.inc(), false)),
+    onRetry: () => retries.inc(),
+    clock,
+  };
+
+  return (next) => {
+    const retried = (exchange: Exchange): Promise<ProxyResponse> => {
       budget.recordRequest();
       exchange.ledger.maxTries = policy.attempts;
-      return tryUntilDone(exchange, next, policy, {
-        mayRetry: () => (budget.tryWithdraw() ? true : (exhausted.inc(), false)),
-        onRetry: () => retries.inc(),
-        clock,
-      });
+      return tryUntilDone(exchange, next, policy, hooks);
     };
+    return function retry(original: Exchange): Promise<ProxyResponse> {
+      // An upgrade is a handshake, then a tunnel: never sent twice.
+      if (!mayRepeat(original.request, policy.methods)) return next(original);
+      // Most requests have no body or one in hand already: no promise to wait on for it.
+      if (isReplayable(original.request.body)) return retried(original);
+      return replayable(original, limitBytes, () => skipped.inc()).then((exchange) => (isReplayable(exchange.request.body) ? retried(exchange) : next(exchange)));
+    };
+  };
 }
 
 interface RetryHooks {
