@@ -33,7 +33,7 @@ export class AttemptLedger {
 
   /** Origins already tried (none yet: the shared empty list). */
   #tried: string[] | undefined;
-  // The first finisher needs no array; a plain route has one or two.
+  // The first finisher needs no array, the second a list of one (pushing onto [] grows it to 17 slots).
   #finisher: (() => void) | undefined;
   #moreFinishers: (() => void)[] | undefined;
   #finished = false;
@@ -59,7 +59,8 @@ export class AttemptLedger {
       return;
     }
     if (this.#finisher === undefined) this.#finisher = fn;
-    else (this.#moreFinishers ??= []).push(fn);
+    else if (this.#moreFinishers === undefined) this.#moreFinishers = [fn];
+    else this.#moreFinishers.push(fn);
   }
 
   /** Called by the listener exactly once per request. */

@@ -72,7 +72,7 @@ export function meetsCondition(outcome: TryOutcome, condition: FailureCondition)
 }
 
 export function meetsAny(outcome: TryOutcome, conditions: readonly FailureCondition[]): boolean {
-  for (const condition of conditions) if (meetsCondition(outcome, condition)) return true;
+  for (let i = 0; i < conditions.length; i++) if (meetsCondition(outcome, conditions[i] as FailureCondition)) return true;
   return false;
 }
 

@@ -51,7 +51,8 @@ export class CancelScope implements Signal {
   onAbort(fn: AbortListener): void {
     if (this.#reason !== undefined) fn(this.#reason);
     else if (this.#listener === undefined) this.#listener = fn;
-    else (this.#more ??= []).push(fn);
+    else if (this.#more === undefined) this.#more = [fn];
+    else this.#more.push(fn);
   }
 
   offAbort(fn: AbortListener): void {

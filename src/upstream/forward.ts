@@ -262,7 +262,7 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
  * raw name/value Buffers and HTTP/2's as node:http2's header object.
  */
 function flatTrailers(trailers: Buffer[] | string[] | Record<string, string | string[]> | null): string[] | undefined {
-  if (trailers === null) return undefined;
+  if (trailers === null || (Array.isArray(trailers) && trailers.length === 0)) return undefined;
   const flat: string[] = [];
   if (Array.isArray(trailers)) {
     for (const t of trailers) flat.push(typeof t === 'string' ? t : t.toString('latin1'));

@@ -126,7 +126,7 @@ class HedgedRace extends Deadline {
   readonly #next: Handler;
   readonly #settings: RaceSettings;
   readonly #delayMs: number;
-  readonly #copies: Copy[] = [];
+  #copies: Copy[] = [];
   #inFlight = 0;
   #settled = false;
   /** A response the route would retry, kept in case no copy does better. */
@@ -158,7 +158,9 @@ class HedgedRace extends Deadline {
 
   #launch(): void {
     const copy = new Copy(this.#exchange.signal, this.#copies.length, this.#settings.clock.now());
-    this.#copies.push(copy);
+    // A list of one to start: pushing onto [] would grow it to 17 slots, for a second copy that rarely comes.
+    if (this.#copies.length === 0) this.#copies = [copy];
+    else this.#copies.push(copy);
     this.#inFlight += 1;
     this.#next(withSignal(this.#exchange, copy)).then(
       (response) => this.#onResponse(copy, response),
