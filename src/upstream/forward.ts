@@ -208,9 +208,12 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
     this.#sink = sink;
     const pending = this.#pending;
     this.#pending = undefined;
+    // The whole body in hand already (most small answers): its last chunk goes with the end.
+    const last = this.#ended && this.#failure === undefined && sink.endWith !== undefined ? pending?.pop() : undefined;
     let wantsMore = true;
     if (pending !== undefined) for (const chunk of pending) wantsMore = sink.write(chunk);
     if (this.#failure !== undefined) sink.fail(this.#failure);
+    else if (last !== undefined) sink.endWith?.(last, this.#trailers);
     else if (this.#ended) sink.end(this.#trailers);
     else if (wantsMore) this.#resumeUpstream?.();
   }
