@@ -15,7 +15,7 @@ import { isIP } from 'node:net';
 import { LISTENER_LIMITS, type ListenerLimits } from './http/limits.js';
 import { Listener, type ListenerRoutes, type TunnelKind } from './http/listener.js';
 import type { TunnelBytes } from './http/tunnel.js';
-import { pinoAccessLog, type AccessLog } from './observability/access-log.js';
+import { JsonAccessLog, stdoutAccessLog, type AccessLog, type LineDestination } from './observability/access-log.js';
 import { createLogger, flushLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { RouteTable } from './routing/route-table.js';
@@ -28,7 +28,8 @@ export interface SidecarOptions {
   /** Watch the policy file and reload on change (default true). */
   readonly watch?: boolean;
   readonly logger?: Logger;
-  readonly accessLogger?: Logger;
+  /** Where access-log lines go, each as it is written (tests capture them); default stdout, batched. */
+  readonly accessLog?: LineDestination;
   /** Overrides of the listeners' limits against hostile clients (tests, embedders); see LISTENER_LIMITS. */
   readonly listenerLimits?: Partial<ListenerLimits>;
 }
@@ -54,7 +55,6 @@ export class Sidecar {
   readonly file: string;
   readonly metrics = new Metrics();
   readonly log: Logger;
-  readonly #accessLogger: Logger;
   readonly #accessLog: AccessLog;
   readonly #registry = new StateRegistry();
   readonly #listeners = new Map<string, Listener>();
@@ -70,8 +70,7 @@ export class Sidecar {
   private constructor(file: string, policy: Policy, options: SidecarOptions) {
     this.file = file;
     this.log = options.logger ?? createLogger('outrider', 2);
-    this.#accessLogger = options.accessLogger ?? createLogger('access', 1);
-    this.#accessLog = pinoAccessLog(this.#accessLogger);
+    this.#accessLog = options.accessLog === undefined ? stdoutAccessLog() : new JsonAccessLog(options.accessLog);
     this.#listenerLimits = { ...LISTENER_LIMITS, ...options.listenerLimits };
     this.#runtime = this.#build(policy);
   }
@@ -217,7 +216,7 @@ export class Sidecar {
 
   #listenerHooks() {
     return {
-      onInFlightChange: (listener: string, delta: 1 | -1) => this.metrics.inFlight.labels(listener).inc(delta),
+      onInFlightChange: (listener: string, delta: 1 | -1) => this.metrics.inFlightOf(listener).inc(delta),
       onInternalError: (listener: string, err: unknown) => this.log.error({ listener, err }, 'internal error while answering a request'),
       onClientError: (listener: string, code: string) => this.metrics.clientErrors.labels(listener, code).inc(),
       onConnectionDropped: (listener: string) => this.metrics.connectionsDropped.labels(listener).inc(),
@@ -286,7 +285,7 @@ export class Sidecar {
     await this.#admin?.close();
     await this.#registry.disposeAll();
     this.log.info('stopped');
-    flushLogger(this.#accessLogger);
+    this.#accessLog.flushSync?.();
     flushLogger(this.log);
   }
 

@@ -9,8 +9,12 @@ export class BufferedBody implements ResponseBody {
   }
 
   pipeTo(sink: BodySink): void {
-    if (this.bytes.length > 0) sink.write(this.bytes);
-    sink.end();
+    if (this.bytes.length === 0) sink.end();
+    else if (sink.endWith !== undefined) sink.endWith(this.bytes);
+    else {
+      sink.write(this.bytes);
+      sink.end();
+    }
   }
 
   resume(): void {}

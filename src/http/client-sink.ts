@@ -10,6 +10,7 @@ export interface ResponseWriter {
   once(event: 'drain', listener: () => void): unknown;
   addTrailers(trailers: Record<string, string>): void;
   end(): unknown;
+  end(chunk: Buffer): unknown;
 }
 
 /**
@@ -46,12 +47,21 @@ export class ClientSink implements BodySink {
   }
 
   end(trailers?: readonly string[]): void {
-    // HTTP/1.1: sent only with chunked framing (node drops them otherwise, as HTTP/1.0 would). HTTP/2: a HEADERS frame.
-    if (trailers !== undefined) {
-      this.#res.addTrailers(fields(trailers));
-      if (this.#grpcLedger !== undefined) this.#grpcLedger.grpcStatus = parseGrpcStatus(findHeader(trailers, 'grpc-status')) ?? this.#grpcLedger.grpcStatus;
-    }
+    this.#trailers(trailers);
     this.#res.end();
+  }
+
+  endWith(chunk: Buffer, trailers?: readonly string[]): void {
+    this.#client.wrote(chunk.length);
+    this.#trailers(trailers);
+    this.#res.end(chunk);
+  }
+
+  #trailers(trailers: readonly string[] | undefined): void {
+    if (trailers === undefined) return;
+    // HTTP/1.1: sent only with chunked framing (node drops them otherwise, as HTTP/1.0 would). HTTP/2: a HEADERS frame.
+    this.#res.addTrailers(fields(trailers));
+    if (this.#grpcLedger !== undefined) this.#grpcLedger.grpcStatus = parseGrpcStatus(findHeader(trailers, 'grpc-status')) ?? this.#grpcLedger.grpcStatus;
   }
 
   fail(): void {

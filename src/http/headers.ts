@@ -1,10 +1,9 @@
 /**
  * Header rewriting on the way through (RFC 9110 §7.6.1): hop-by-hop fields stop here, the
- * forwarding fields are added, the request id is kept or generated. Headers stay flat
- * [name, value, …] arrays end to end: it is what node:http gives and what undici and
+ * forwarding fields are added, the request id is kept or generated (request-id.ts). Headers
+ * stay flat [name, value, …] arrays end to end: it is what node:http gives and what undici and
  * `writeHead` take, so no objects are built per request.
  */
-import { randomUUID } from 'node:crypto';
 
 /**
  * Fields that describe one connection, never forwarded (plus any named in `Connection`).
@@ -68,29 +67,60 @@ export interface ForwardingInfo {
   readonly clientIdentity?: string | undefined;
 }
 
-/** Names listed in the `Connection` header(s), lower-cased; usually none. */
-function connectionTokens(raw: readonly string[]): Set<string> | undefined {
-  let tokens: Set<string> | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() !== 'connection') continue;
-    for (const token of (raw[i + 1] as string).split(',')) {
-      const name = token.trim().toLowerCase();
-      if (name !== '' && name !== 'close' && name !== 'keep-alive') (tokens ??= new Set()).add(name);
-    }
+/**
+ * `name` equals `lower` (a lower-case field name) ignoring ASCII case. Lower-casing each field
+ * name to compare it allocated a string for every mixed-case name (HTTP/1.1 clients' and
+ * nginx's: `Content-Type`, `Date`, …) on every request and response.
+ */
+export function equalsIgnoringCase(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c !== lower.charCodeAt(i) && (c < 0x41 || c > 0x5a || (c | 0x20) !== lower.charCodeAt(i))) return false;
+  }
+  return true;
+}
+
+/** The names handled specially on the way through, by length, so most fields are told apart by their length alone. */
+const SPECIAL_BY_LENGTH: readonly (readonly string[] | undefined)[] = (() => {
+  const byLength: string[][] = [];
+  for (const name of [...HOP_BY_HOP, ...REQUEST_ONLY_DROPPED]) (byLength[name.length] ??= []).push(name);
+  return byLength;
+})();
+
+/** The special name (hop-by-hop or dropped on requests) that `name` is, lower-cased, or undefined for any other field. */
+function specialName(name: string): string | undefined {
+  const candidates = SPECIAL_BY_LENGTH[name.length];
+  if (candidates === undefined) return undefined;
+  for (let i = 0; i < candidates.length; i++) if (equalsIgnoringCase(name, candidates[i] as string)) return candidates[i];
+  return undefined;
+}
+
+/** Names listed in one `Connection` value, lower-cased, added to `tokens`; `close` and `keep-alive` (nearly every value) name none. */
+function addConnectionTokens(value: string, tokens: Set<string> | undefined): Set<string> | undefined {
+  if (equalsIgnoringCase(value, 'keep-alive') || equalsIgnoringCase(value, 'close')) return tokens;
+  for (const token of value.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name !== '' && name !== 'close' && name !== 'keep-alive') (tokens ??= new Set()).add(name);
   }
   return tokens;
 }
 
-/** The request id the client sent, or undefined. */
-export function findHeader(raw: readonly string[], lowerName: string): string | undefined {
+/** Names listed in the `Connection` header(s), lower-cased; usually none. */
+function connectionTokens(raw: readonly string[]): Set<string> | undefined {
+  let tokens: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() === lowerName) return raw[i + 1];
+    if (equalsIgnoringCase(raw[i] as string, 'connection')) tokens = addConnectionTokens(raw[i + 1] as string, tokens);
   }
-  return undefined;
+  return tokens;
 }
 
-export function newRequestId(): string {
-  return randomUUID();
+/** The value of the first field named `lowerName` (lower-case), or undefined. */
+export function findHeader(raw: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    if (equalsIgnoringCase(raw[i] as string, lowerName)) return raw[i + 1];
+  }
+  return undefined;
 }
 
 /**
@@ -109,7 +139,12 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardingI
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     if (name.charCodeAt(0) === COLON) continue; // HTTP/2 pseudo-headers: the request line's parts, not fields
-    const lower = name.toLowerCase();
+    // Only a name handled specially, or listed in Connection, needs its lower-case form.
+    const lower = listed === undefined ? specialName(name) : name.toLowerCase();
+    if (lower === undefined) {
+      out.push(name, value);
+      continue;
+    }
     if (HOP_BY_HOP.has(lower) || listed?.has(lower)) {
       // The one TE value HTTP/2 allows, and what gRPC needs upstream to get its trailers (Envoy keeps it too).
       if (lower === 'te' && value.trim().toLowerCase() === 'trailers') out.push('te', 'trailers');
@@ -140,10 +175,11 @@ export function clientResponseHeaders(raw: readonly Buffer[]): string[] {
   let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as Buffer).toString('latin1');
-    const lower = name.toLowerCase();
-    if (lower === 'connection') listed = connectionTokens([name, (raw[i + 1] as Buffer).toString('latin1')]);
-    if (HOP_BY_HOP.has(lower)) continue;
-    out.push(name, (raw[i + 1] as Buffer).toString('latin1'));
+    const value = (raw[i + 1] as Buffer).toString('latin1');
+    const special = specialName(name);
+    if (special === 'connection') listed = addConnectionTokens(value, listed);
+    if (special !== undefined && HOP_BY_HOP.has(special)) continue;
+    out.push(name, value);
   }
   return listed === undefined ? out : dropListed(out, listed);
 }

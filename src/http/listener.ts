@@ -302,7 +302,8 @@ export class Listener {
       ledger.finish();
       this.#track(-1);
     };
-    res.once('close', onClose);
+    // on, not once: a response closes once, and once() wraps the listener in two more objects.
+    res.on('close', onClose);
     // A pipelined request's response waits in node's queue without a socket; if the connection
     // dies first, node never closes that response. Only then is the connection's own close the
     // signal (found by the listener fuzzer: in-flight counts leaked).

@@ -9,7 +9,8 @@ import type { Http2ServerRequest } from 'node:http2';
 import { hostWithoutPort, type RouteCandidate } from '../routing/route-table.js';
 import { clientIdentityOf } from './client-identity.js';
 import type { TLSSocket } from 'node:tls';
-import { hopCount, HOPS_HEADER, MAX_HOPS, newRequestId, upstreamRequestHeaders } from './headers.js';
+import { hopCount, HOPS_HEADER, MAX_HOPS, upstreamRequestHeaders } from './headers.js';
+import { newRequestId } from './request-id.js';
 import type { ListenerLimits } from './limits.js';
 
 interface Target {

@@ -1,14 +1,17 @@
 /**
  * Prometheus metrics (`outrider_*`), exposed on the admin server's /metrics. Label children are
- * resolved once per route and status class and cached, so recording a request costs a counter
- * increment and a histogram observation, not a label lookup.
+ * resolved once per route and status class and cached; the series every request touches count
+ * in plain numbers that prom-client reads at scrape time (scrape-time.ts, request-recorder.ts).
  *
  * Each pattern declares the small interface it reports through (RetryMetrics, BulkheadMetrics,
  * …, next to the pattern); this class satisfies them all without importing any, so metrics
  * never depend on patterns (pipeline/contract.ts).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { GRPC_CODES } from '../grpc/status.js';
+import { requestRecorder, type RequestRecorder } from './request-recorder.js';
+import { ScrapeTimeCounter, ScrapeTimeGauge, ScrapeTimeHistogram, type CountChild } from './scrape-time.js';
+
+export type { RequestProtocol, RequestRecorder } from './request-recorder.js';
 
 const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
 type BreakerState = (typeof BREAKER_STATES)[number];
@@ -19,31 +22,25 @@ export interface Increment {
   inc(): void;
 }
 
-const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
-
 /** Latency buckets in seconds, from 0.5 ms (proxy overhead) to 30 s (slow upstreams). */
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-/** The protocol label: the client's HTTP version, or `grpc` for a gRPC call on either. */
-export type RequestProtocol = 'http1' | 'h2' | 'grpc';
-
-
-export interface RequestRecorder {
-  /** `grpcStatus` for a gRPC call whose status is known. */
-  record(status: number, durationSeconds: number, protocol: RequestProtocol, grpcStatus: number | undefined): void;
-}
-
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests: Counter<'listener' | 'route' | 'upstream' | 'status_class' | 'protocol'>;
-  readonly duration: Histogram<'route' | 'upstream' | 'status_class'>;
+  readonly requests: ScrapeTimeCounter<'listener' | 'route' | 'upstream' | 'status_class' | 'protocol'>;
+  readonly duration: ScrapeTimeHistogram<'route' | 'upstream' | 'status_class'>;
   readonly errors: Counter<'route' | 'code'>;
-  readonly inFlight: Gauge<'listener'>;
+  readonly inFlight: ScrapeTimeGauge<'listener'>;
   readonly reloads: Counter<'result'>;
   readonly policyInfo: Gauge<'hash'>;
   readonly grpcCalls = this.#counter('outrider_grpc_calls_total', 'gRPC calls answered, by route, upstream and grpc-status (its name: ok, unavailable, …).', ['route', 'upstream', 'grpc_status']);
   // Patterns that send more than one try (retry, hedge), and outlier ejection.
-  readonly tries = this.#counter('outrider_tries_total', 'Tries sent upstream, by route and kind (first, retry, hedge).', ['route', 'kind']);
+  readonly tries = new ScrapeTimeCounter({
+    name: 'outrider_tries_total',
+    help: 'Tries sent upstream, by route and kind (first, retry, hedge).',
+    labelNames: ['route', 'kind'],
+    registry: this.registry,
+  });
   readonly hedgeWins = this.#counter('outrider_hedge_wins_total', 'Requests answered by a hedge copy rather than the first try.', ['route']);
   readonly budgetExhausted = this.#counter(
     'outrider_budget_exhausted_total',
@@ -89,18 +86,18 @@ export class Metrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'outrider_' });
     const registers = [this.registry];
-    this.requests = new Counter({
+    this.requests = new ScrapeTimeCounter({
       name: 'outrider_requests_total',
       help: 'Requests answered, by listener, route, upstream, status class and protocol (http1, h2, grpc).',
       labelNames: ['listener', 'route', 'upstream', 'status_class', 'protocol'],
-      registers,
+      registry: this.registry,
     });
-    this.duration = new Histogram({
+    this.duration = new ScrapeTimeHistogram({
       name: 'outrider_request_duration_seconds',
       help: 'Time from request received to response fully sent, in seconds.',
       labelNames: ['route', 'upstream', 'status_class'],
       buckets: DURATION_BUCKETS,
-      registers,
+      registry: this.registry,
     });
     this.errors = new Counter({
       name: 'outrider_errors_total',
@@ -108,11 +105,11 @@ export class Metrics {
       labelNames: ['route', 'code'],
       registers,
     });
-    this.inFlight = new Gauge({
+    this.inFlight = new ScrapeTimeGauge({
       name: 'outrider_requests_in_flight',
       help: 'Client requests being answered right now, by listener.',
       labelNames: ['listener'],
-      registers,
+      registry: this.registry,
     });
     this.reloads = new Counter({
       name: 'outrider_policy_reloads_total',
@@ -157,27 +154,19 @@ export class Metrics {
     };
   }
 
+  /** What one listener's requests on one route record (observe layer). */
   recorderFor(listener: string, route: string, upstream: string): RequestRecorder {
-    // Children made on first use: most routes see one protocol, and five status classes.
-    const counters = new Map<string, Counter.Internal>();
-    const histograms = STATUS_CLASSES.map((c) => this.duration.labels(route, upstream, c));
-    const grpcCalls = new Map<number, Counter.Internal>();
-    return {
-      record: (status, durationSeconds, protocol, grpcStatus) => {
-        const index = Math.min(4, Math.max(0, Math.floor(status / 100) - 1));
-        const statusClass = STATUS_CLASSES[index] as (typeof STATUS_CLASSES)[number];
-        const key = protocol + statusClass;
-        let counter = counters.get(key);
-        if (counter === undefined) counters.set(key, (counter = this.requests.labels(listener, route, upstream, statusClass, protocol)));
-        counter.inc();
-        (histograms[index] as (typeof histograms)[number]).observe(durationSeconds);
-        if (grpcStatus === undefined) return;
-        let calls = grpcCalls.get(grpcStatus);
-        if (calls === undefined) grpcCalls.set(grpcStatus, (calls = this.grpcCalls.labels(route, upstream, grpcStatusLabel(grpcStatus))));
-        calls.inc();
-      },
-    };
+    return requestRecorder(this, listener, route, upstream);
   }
+
+  /** The in-flight count of one listener (a request moves it twice). */
+  inFlightOf(listener: string): CountChild {
+    let child = this.#inFlightChildren.get(listener);
+    if (child === undefined) this.#inFlightChildren.set(listener, (child = this.inFlight.labels(listener)));
+    return child;
+  }
+
+  readonly #inFlightChildren = new Map<string, CountChild>();
 
   // --- circuit breakers and bulkheads (policies/circuit-breaker/, policies/bulkhead/) ---
   // Labels are route and upstream only: tenants appear on /status (top N), never as labels,
@@ -298,11 +287,4 @@ export class Metrics {
   async exposition(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
-}
-
-const GRPC_NAMES = new Map<number, string>(Object.entries(GRPC_CODES).map(([name, code]) => [code, name]));
-
-/** A grpc-status as its canonical name; a code outside the table keeps its number (bounded: servers send 0-16). */
-function grpcStatusLabel(code: number): string {
-  return GRPC_NAMES.get(code) ?? (code < 100 ? String(code) : 'other');
 }

@@ -30,23 +30,39 @@ export function observeLayer(routeName: string | null, deps: ObserveDeps): Layer
     return recorder;
   };
 
+  /** The answer as the client gets it, and what is recorded once it has been sent. */
+  const answered = (exchange: Exchange, response: ProxyResponse): ProxyResponse => {
+    const { ledger } = exchange;
+    if (!exchange.signal.aborted) ledger.status = response.status;
+    if (response.grpcStatus !== undefined) ledger.grpcStatus = response.grpcStatus;
+    response.headers.push('x-outrider-attempts', String(ledger.tries));
+    if (ledger.hedged) response.headers.push('x-outrider-hedged', '1');
+    const recorder = recorderFor(exchange.request.listener);
+    ledger.onFinish(() => {
+      const durationMs = performance.now() - ledger.startedAt;
+      const { request } = exchange;
+      recorder.record(ledger.status, durationMs / 1000, request.grpc ? 'grpc' : request.client.protocol, request.grpc ? ledger.grpcStatus : undefined);
+      if (ledger.tries > 0) firstTries.inc();
+      deps.accessLog?.write(accessLogEntry(exchange, routeName, durationMs));
+    });
+    return response;
+  };
+
   return (next) =>
-    async function observe(exchange: Exchange): Promise<ProxyResponse> {
-      const response = await next(exchange).catch((err: unknown) => rescue(exchange, routeName, deps, err));
-      const { ledger } = exchange;
-      if (!exchange.signal.aborted) ledger.status = response.status;
-      if (response.grpcStatus !== undefined) ledger.grpcStatus = response.grpcStatus;
-      response.headers.push('x-outrider-attempts', String(ledger.tries));
-      if (ledger.hedged) response.headers.push('x-outrider-hedged', '1');
-      const recorder = recorderFor(exchange.request.listener);
-      ledger.onFinish(() => {
-        const durationMs = performance.now() - ledger.startedAt;
-        const { request } = exchange;
-        recorder.record(ledger.status, durationMs / 1000, request.grpc ? 'grpc' : request.client.protocol, request.grpc ? ledger.grpcStatus : undefined);
-        if (ledger.tries > 0) firstTries.inc();
-        deps.accessLog?.write(accessLogEntry(exchange, routeName, durationMs));
-      });
-      return response;
+    // Not async, and no catch() before then(): an async frame and its await were two promises
+    // and a context object per request.
+    function observe(exchange: Exchange): Promise<ProxyResponse> {
+      let answer: Promise<ProxyResponse>;
+      try {
+        answer = next(exchange);
+      } catch (err) {
+        // A layer that throws instead of rejecting is a bug: the listener answers 502 and logs it.
+        return Promise.reject(err);
+      }
+      return answer.then(
+        (response) => answered(exchange, response),
+        (err: unknown) => answered(exchange, rescue(exchange, routeName, deps, err)),
+      );
     };
 }
 

@@ -6,6 +6,8 @@
  */
 import type { ErrorCode } from '../errors.js';
 
+const NONE_TRIED: readonly string[] = Object.freeze([]);
+
 export class AttemptLedger {
   /** Tries sent upstream so far (first, retries and hedge copies). */
   tries = 0;
@@ -17,8 +19,6 @@ export class AttemptLedger {
   deadline = Infinity;
   /** True when the winning response came from a hedge copy. */
   hedged = false;
-  /** Origins already tried, so the next try can prefer another endpoint. */
-  readonly endpointsTried: string[] = [];
   /** The upstream and endpoint that answered (or were last tried). */
   upstream: string | undefined;
   endpoint: string | undefined;
@@ -31,11 +31,20 @@ export class AttemptLedger {
   grpcStatus: number | undefined;
   readonly startedAt: number;
 
-  #finishers: (() => void)[] | undefined;
+  /** Origins already tried (none yet: the shared empty list). */
+  #tried: string[] | undefined;
+  // The first finisher needs no array, the second a list of one (pushing onto [] grows it to 17 slots).
+  #finisher: (() => void) | undefined;
+  #moreFinishers: (() => void)[] | undefined;
   #finished = false;
 
   constructor(startedAt: number) {
     this.startedAt = startedAt;
+  }
+
+  /** Origins already tried, so the next try can prefer another endpoint. */
+  get endpointsTried(): readonly string[] {
+    return this.#tried ?? NONE_TRIED;
   }
 
   /** True once the response has been fully written or the client went away. */
@@ -49,21 +58,24 @@ export class AttemptLedger {
       fn();
       return;
     }
-    (this.#finishers ??= []).push(fn);
+    if (this.#finisher === undefined) this.#finisher = fn;
+    else if (this.#moreFinishers === undefined) this.#moreFinishers = [fn];
+    else this.#moreFinishers.push(fn);
   }
 
   /** Called by the listener exactly once per request. */
   finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    const finishers = this.#finishers;
-    if (finishers === undefined) return;
-    for (const fn of finishers) fn();
+    this.#finisher?.();
+    const more = this.#moreFinishers;
+    if (more !== undefined) for (const fn of more) fn();
   }
 
   recordTry(origin: string): void {
     this.tries += 1;
     this.endpoint = origin;
-    if (!this.endpointsTried.includes(origin)) this.endpointsTried.push(origin);
+    if (this.#tried === undefined) this.#tried = [origin];
+    else if (!this.#tried.includes(origin)) this.#tried.push(origin);
   }
 }

@@ -71,6 +71,12 @@ export interface BodySink {
   write(chunk: Buffer): boolean;
   /** The body is complete; `trailers` (flat [name, value, …]) when the upstream sent some. */
   end(trailers?: readonly string[]): void;
+  /**
+   * Optional: write the body's last bytes and end, in one step. A source with the whole rest
+   * of the body in hand calls it instead of write() then end() (node:http then sends the
+   * response in one write, without a cork, an empty write and their ticks).
+   */
+  endWith?(chunk: Buffer, trailers?: readonly string[]): void;
   /** The body broke after its headers were sent (reset, deadline). */
   fail(err: Error): void;
 }

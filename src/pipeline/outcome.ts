@@ -23,8 +23,12 @@ const TIMEOUT: TryOutcome = Object.freeze({ kind: 'timeout' });
 const REFUSED: TryOutcome = Object.freeze({ kind: 'refused' });
 const CANCELLED: TryOutcome = Object.freeze({ kind: 'cancelled' });
 
+/** Outcomes of plain statuses, made once each: every try is judged (outlier detection, breaker, retry, hedge). */
+const STATUS_OUTCOMES: TryOutcome[] = [];
+
 export function outcomeOfStatus(status: number, grpcStatus?: number): TryOutcome {
-  return grpcStatus === undefined ? { kind: 'status', status } : { kind: 'status', status, grpcStatus };
+  if (grpcStatus !== undefined) return { kind: 'status', status, grpcStatus };
+  return (STATUS_OUTCOMES[status] ??= Object.freeze({ kind: 'status', status }));
 }
 
 /** What an answer came to: its status, and a gRPC call's grpc-status. */
@@ -68,7 +72,7 @@ export function meetsCondition(outcome: TryOutcome, condition: FailureCondition)
 }
 
 export function meetsAny(outcome: TryOutcome, conditions: readonly FailureCondition[]): boolean {
-  for (const condition of conditions) if (meetsCondition(outcome, condition)) return true;
+  for (let i = 0; i < conditions.length; i++) if (meetsCondition(outcome, conditions[i] as FailureCondition)) return true;
   return false;
 }
 

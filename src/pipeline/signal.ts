@@ -25,7 +25,9 @@ export interface Signal {
 
 export class CancelScope implements Signal {
   #reason: Error | undefined;
-  #listeners: AbortListener[] | undefined;
+  // Most scopes have one listener (the layer or try inside): it needs no array.
+  #listener: AbortListener | undefined;
+  #more: AbortListener[] | undefined;
 
   get aborted(): boolean {
     return this.#reason !== undefined;
@@ -38,31 +40,55 @@ export class CancelScope implements Signal {
   abort(reason: Error): void {
     if (this.#reason !== undefined) return;
     this.#reason = reason;
-    const listeners = this.#listeners;
-    this.#listeners = undefined;
-    if (listeners !== undefined) for (const fn of listeners) fn(reason);
+    const first = this.#listener;
+    const more = this.#more;
+    this.#listener = undefined;
+    this.#more = undefined;
+    first?.(reason);
+    if (more !== undefined) for (const fn of more) fn(reason);
   }
 
   onAbort(fn: AbortListener): void {
     if (this.#reason !== undefined) fn(this.#reason);
-    else (this.#listeners ??= []).push(fn);
+    else if (this.#listener === undefined) this.#listener = fn;
+    else if (this.#more === undefined) this.#more = [fn];
+    else this.#more.push(fn);
   }
 
   offAbort(fn: AbortListener): void {
-    const listeners = this.#listeners;
-    if (listeners === undefined) return;
-    const index = listeners.indexOf(fn);
-    if (index !== -1) listeners.splice(index, 1);
+    if (this.#listener === fn) {
+      this.#listener = this.#more?.shift();
+      return;
+    }
+    const more = this.#more;
+    if (more === undefined) return;
+    const index = more.indexOf(fn);
+    if (index !== -1) more.splice(index, 1);
   }
 
   /**
-   * A scope aborted with this one, or on its own (a deadline, a hedge copy). Call the returned
-   * `release` when the child is done, so a long-lived parent does not keep it.
+   * A scope aborted with this one, or on its own (a deadline, a hedge copy). Call its
+   * `release()` when the child is done, so a long-lived parent does not keep it.
    */
-  static linkedTo(parent: Signal): { scope: CancelScope; release: () => void } {
-    const scope = new CancelScope();
-    const forward: AbortListener = (reason) => scope.abort(reason);
-    parent.onAbort(forward);
-    return { scope, release: () => parent.offAbort(forward) };
+  static linkedTo(parent: Signal): LinkedScope {
+    return new LinkedScope(parent);
   }
+}
+
+/** A scope that follows its parent's abort until released: one object and one listener per link. */
+export class LinkedScope extends CancelScope {
+  readonly #parent: Signal;
+
+  constructor(parent: Signal) {
+    super();
+    this.#parent = parent;
+    parent.onAbort(this.#forward);
+  }
+
+  /** Stop following the parent (the child is done). */
+  release(): void {
+    this.#parent.offAbort(this.#forward);
+  }
+
+  readonly #forward: AbortListener = (reason) => this.abort(reason);
 }

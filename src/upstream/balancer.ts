@@ -30,11 +30,16 @@ export function createBalancer(algorithm: BalanceAlgorithm, random: () => number
 
 /** Candidates: available and not yet tried; failing that, available; failing that, all. */
 function candidates<E extends Balanceable>(endpoints: readonly E[], avoid: readonly string[]): readonly E[] {
-  if (avoid.length === 0 && endpoints.every((e) => e.available)) return endpoints;
+  if (avoid.length === 0 && allAvailable(endpoints)) return endpoints;
   const fresh = endpoints.filter((e) => e.available && !avoid.includes(e.origin));
   if (fresh.length > 0) return fresh;
   const available = endpoints.filter((e) => e.available);
   return available.length > 0 ? available : endpoints;
+}
+
+function allAvailable(endpoints: readonly Balanceable[]): boolean {
+  for (const endpoint of endpoints) if (!endpoint.available) return false;
+  return true;
 }
 
 function roundRobin(): Balancer {

@@ -72,7 +72,6 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
   readonly #exchange: Exchange;
   readonly #endpoint: Endpoint;
   readonly #upstream: UpstreamRuntime;
-  readonly #context: ErrorContext;
   readonly #resolve: (response: ProxyResponse) => void;
   readonly #reject: (err: unknown) => void;
   #state: TryState = 'waiting';
@@ -97,7 +96,6 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
     this.#exchange = exchange;
     this.#endpoint = endpoint;
     this.#upstream = upstream;
-    this.#context = { route: exchange.route.name, upstream: upstream.name };
     this.#resolve = resolve;
     this.#reject = reject;
     endpoint.inFlight += 1;
@@ -106,7 +104,8 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
 
   options(): Dispatcher.DispatchOptions {
     const { request, ledger } = this.#exchange;
-    const headers = [...request.headers, 'x-outrider-attempt', String(ledger.tries)];
+    // concat sizes the copy exactly (a spread grows it as it goes).
+    const headers = request.headers.concat('x-outrider-attempt', String(ledger.tries));
     // gRFC A6: a retried or hedged call tells the server how many tries went before.
     if (request.grpc && ledger.tries > 1) headers.push('grpc-previous-rpc-attempts', String(ledger.tries - 1));
     return {
@@ -177,7 +176,8 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
   onData(chunk: Buffer): boolean {
     if (this.#held !== undefined) this.#answer(this.#held.status, this.#held.headers, undefined);
     if (this.#sink !== undefined) return this.#sink.write(chunk);
-    (this.#pending ??= []).push(chunk);
+    if (this.#pending === undefined) this.#pending = [chunk];
+    else this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
     return this.#pendingBytes < UNATTACHED_BUFFER_BYTES;
   }
@@ -195,7 +195,7 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
     if (this.#state === 'done') return; // already given up on (aborted before it connected)
     const wasWaiting = this.#state === 'waiting';
     this.#settle();
-    const failure = this.#exchange.signal.aborted ? this.#abortReason() : classifyUpstreamError(err, this.#context);
+    const failure = this.#exchange.signal.aborted ? this.#abortReason() : classifyUpstreamError(err, this.#errorContext());
     if (wasWaiting) this.#upstream.recordOutcome(this.#endpoint, outcomeOfError(failure));
     if (wasWaiting) this.#reject(failure);
     else if (this.#sink !== undefined) this.#sink.fail(failure);
@@ -208,9 +208,12 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
     this.#sink = sink;
     const pending = this.#pending;
     this.#pending = undefined;
+    // The whole body in hand already (most small answers): its last chunk goes with the end.
+    const last = this.#ended && this.#failure === undefined && sink.endWith !== undefined ? pending?.pop() : undefined;
     let wantsMore = true;
     if (pending !== undefined) for (const chunk of pending) wantsMore = sink.write(chunk);
     if (this.#failure !== undefined) sink.fail(this.#failure);
+    else if (last !== undefined) sink.endWith?.(last, this.#trailers);
     else if (this.#ended) sink.end(this.#trailers);
     else if (wantsMore) this.#resumeUpstream?.();
   }
@@ -240,7 +243,12 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
   };
 
   #abortReason(): Error {
-    return this.#exchange.signal.reason ?? new OutriderError('upstream-reset', 'request aborted', this.#context);
+    return this.#exchange.signal.reason ?? new OutriderError('upstream-reset', 'request aborted', this.#errorContext());
+  }
+
+  /** Made only when an error needs it. */
+  #errorContext(): ErrorContext {
+    return { route: this.#exchange.route.name, upstream: this.#upstream.name };
   }
 
   /** The try is over: release the endpoint's in-flight count and the signal listener once. */
@@ -257,7 +265,7 @@ class UpstreamTry implements Dispatcher.DispatchHandler, ResponseBody {
  * raw name/value Buffers and HTTP/2's as node:http2's header object.
  */
 function flatTrailers(trailers: Buffer[] | string[] | Record<string, string | string[]> | null): string[] | undefined {
-  if (trailers === null) return undefined;
+  if (trailers === null || (Array.isArray(trailers) && trailers.length === 0)) return undefined;
   const flat: string[] = [];
   if (Array.isArray(trailers)) {
     for (const t of trailers) flat.push(typeof t === 'string' ? t : t.toString('latin1'));

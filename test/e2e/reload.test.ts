@@ -116,7 +116,7 @@ t.test('a Kubernetes ConfigMap update (the ..data symlink swap) is picked up', a
   symlinkSync('..data/outrider.yaml', join(dir, 'outrider.yaml'));
 
   const quiet = pino({ enabled: false });
-  const sidecar = await Sidecar.start({ configFile: join(dir, 'outrider.yaml'), logger: quiet, accessLogger: quiet });
+  const sidecar = await Sidecar.start({ configFile: join(dir, 'outrider.yaml'), logger: quiet, accessLog: { write: () => undefined } });
   t.teardown(async () => {
     await sidecar.shutdown();
     await a.close();

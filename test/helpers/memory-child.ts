@@ -49,7 +49,7 @@ const sidecar = await Sidecar.start({
   configFile: process.argv[2] ?? '',
   watch: false,
   logger: pino({ base: undefined }, quiet),
-  accessLogger: pino({ base: undefined }, quiet),
+  accessLog: quiet,
   listenerLimits: JSON.parse(process.argv[3] ?? '{}') as Partial<ListenerLimits>,
 });
 

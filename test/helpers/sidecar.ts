@@ -46,7 +46,7 @@ export async function startSidecar(yaml: string, options: { watch?: boolean; lis
     configFile: file,
     watch: options.watch ?? false,
     logger: pino({ base: undefined }, ops.stream),
-    accessLogger: pino({ base: undefined }, access.stream),
+    accessLog: access.stream,
     ...(options.listenerLimits ? { listenerLimits: options.listenerLimits } : {}),
   });
   return {

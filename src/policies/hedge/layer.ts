@@ -21,7 +21,8 @@ import type { Clock } from '../../util/clock.js';
 import { withSignal } from '../../pipeline/layer.js';
 import type { Exchange, Handler, Layer, ProxyResponse } from '../../pipeline/layer.js';
 import { isReplayable, mayRepeat, replayable } from '../../pipeline/replay.js';
-import { Cancelled, CancelScope } from '../../pipeline/signal.js';
+import { Cancelled, LinkedScope, type Signal } from '../../pipeline/signal.js';
+import { Deadline, DeadlineQueue } from '../../util/deadline-queue.js';
 import { TryBudget } from '../retry/budget.js';
 import { LatencyWindow } from './latency-window.js';
 import { meetsAny, outcomeOfResponse } from '../../pipeline/outcome.js';
@@ -55,21 +56,26 @@ export function hedgeLayer(route: RoutePolicy, context: LayerContext<HedgeMetric
     wins: metrics.hedgeWinsCounter(route.name),
     exhausted: metrics.budgetExhaustedCounter(route.name, 'hedge'),
     clock,
+    delays: new DeadlineQueue(clock),
   };
   const skipped = metrics.replaySkippedCounter(route.name);
   const limitBytes = context.replayBodyLimitBytes;
 
-  return (next) =>
-    async function hedge(original: Exchange): Promise<ProxyResponse> {
-      // An upgrade is a handshake, then a tunnel: never sent twice.
-      if (!mayRepeat(original.request, policy.methods)) return next(original);
-      const exchange = await replayable(original, limitBytes, () => skipped.inc());
-      if (!isReplayable(exchange.request.body)) return next(exchange);
+  return (next) => {
+    const hedged = (exchange: Exchange): Promise<ProxyResponse> => {
       budget.recordRequest();
       const delay = delayMs();
       if (delay === undefined) return timed(next, exchange, latency, clock);
       return new HedgedRace(exchange, next, race, delay).run();
     };
+    return function hedge(original: Exchange): Promise<ProxyResponse> {
+      // An upgrade is a handshake, then a tunnel: never sent twice.
+      if (!mayRepeat(original.request, policy.methods)) return next(original);
+      // Most requests have no body or one in hand already: no promise to wait on for it.
+      if (isReplayable(original.request.body)) return hedged(original);
+      return replayable(original, limitBytes, () => skipped.inc()).then((exchange) => (isReplayable(exchange.request.body) ? hedged(exchange) : next(exchange)));
+    };
+  };
 }
 
 /** The delay before a hedge copy: fixed, or the route's observed percentile; never below minDelay. */
@@ -96,26 +102,33 @@ interface RaceSettings {
   readonly wins: Increment;
   readonly exhausted: Increment;
   readonly clock: Clock;
+  /** The layer's pending hedge delays, on one timer. */
+  readonly delays: DeadlineQueue;
 }
 
-interface Copy {
+/** One copy of the request: its own cancellation, linked to the exchange's. */
+class Copy extends LinkedScope {
   readonly index: number;
-  readonly scope: CancelScope;
   readonly startedAt: number;
+
+  constructor(parent: Signal, index: number, startedAt: number) {
+    super(parent);
+    this.index = index;
+    this.startedAt = startedAt;
+  }
 }
 
 const HEDGE_LOST = 'another copy of this request answered first';
 
-/** One request's copies racing: launch, time, pick the winner, abort the rest. */
-class HedgedRace {
+/** One request's copies racing: launch, time, pick the winner, abort the rest. Its deadline is the next hedge. */
+class HedgedRace extends Deadline {
   readonly #exchange: Exchange;
   readonly #next: Handler;
   readonly #settings: RaceSettings;
   readonly #delayMs: number;
-  readonly #copies: Copy[] = [];
+  #copies: Copy[] = [];
   #inFlight = 0;
   #settled = false;
-  #timer: NodeJS.Timeout | undefined;
   /** A response the route would retry, kept in case no copy does better. */
   #fallback: ProxyResponse | undefined;
   #lastError: unknown;
@@ -123,6 +136,7 @@ class HedgedRace {
   #reject!: (err: unknown) => void;
 
   constructor(exchange: Exchange, next: Handler, settings: RaceSettings, delayMs: number) {
+    super();
     this.#exchange = exchange;
     this.#next = next;
     this.#settings = settings;
@@ -134,24 +148,29 @@ class HedgedRace {
       this.#resolve = resolve;
       this.#reject = reject;
     });
+    // Each copy follows the client until the exchange is over (the winner streams its body).
+    this.#exchange.ledger.onFinish(() => {
+      for (const copy of this.#copies) copy.release();
+    });
     this.#launch();
     return result;
   }
 
   #launch(): void {
-    const { scope, release } = CancelScope.linkedTo(this.#exchange.signal);
-    this.#exchange.ledger.onFinish(release);
-    const copy: Copy = { index: this.#copies.length, scope, startedAt: this.#settings.clock.now() };
-    this.#copies.push(copy);
+    const copy = new Copy(this.#exchange.signal, this.#copies.length, this.#settings.clock.now());
+    // A list of one to start: pushing onto [] would grow it to 17 slots, for a second copy that rarely comes.
+    if (this.#copies.length === 0) this.#copies = [copy];
+    else this.#copies.push(copy);
     this.#inFlight += 1;
-    this.#next(withSignal(this.#exchange, scope)).then(
+    this.#next(withSignal(this.#exchange, copy)).then(
       (response) => this.#onResponse(copy, response),
       (err: unknown) => this.#onError(err),
     );
-    if (this.#copies.length < this.#settings.maxAttempts) this.#timer = this.#settings.clock.setTimeout(this.#onDelay, this.#delayMs);
+    if (this.#copies.length < this.#settings.maxAttempts) this.#settings.delays.add(this, this.#delayMs);
   }
 
-  readonly #onDelay = (): void => {
+  /** The delay passed with no answer: send another copy, if allowed. */
+  onDeadline(): void {
     const { ledger } = this.#exchange;
     if (this.#settled || this.#exchange.signal.aborted || ledger.tries >= ledger.maxTries) return;
     if (!this.#settings.mayHedge()) {
@@ -160,7 +179,7 @@ class HedgedRace {
     }
     this.#settings.hedges.inc();
     this.#launch();
-  };
+  }
 
   #onResponse(copy: Copy, response: ProxyResponse): void {
     this.#inFlight -= 1;
@@ -191,7 +210,7 @@ class HedgedRace {
     this.#finish();
     this.#recordLatency();
     if (this.#fallback !== response) this.#fallback?.body.destroy(new Cancelled(HEDGE_LOST));
-    for (const copy of this.#copies) if (copy !== winner) copy.scope.abort(new Cancelled(HEDGE_LOST));
+    for (const copy of this.#copies) if (copy !== winner) copy.abort(new Cancelled(HEDGE_LOST));
     if (winner.index > 0) {
       this.#exchange.ledger.hedged = true;
       this.#settings.wins.inc();
@@ -201,7 +220,7 @@ class HedgedRace {
 
   #finish(): void {
     this.#settled = true;
-    clearTimeout(this.#timer);
+    this.#settings.delays.remove(this);
   }
 
   /**

@@ -50,20 +50,26 @@ export function retryLayer(route: RoutePolicy, context: LayerContext<RetryMetric
   const limitBytes = context.replayBodyLimitBytes;
   const clock = context.clock;
 
-  return (next) =>
-    async function retry(original: Exchange): Promise<ProxyResponse> {
-      // An upgrade is a handshake, then a tunnel: never sent twice.
-      if (!mayRepeat(original.request, policy.methods)) return next(original);
-      const exchange = await replayable(original, limitBytes, () => skipped.inc());
-      if (!isReplayable(exchange.request.body)) return next(exchange);
+  const hooks: RetryHooks = {
+    mayRetry: () => (budget.tryWithdraw() ? true : (exhausted.inc(), false)),
+    onRetry: () => retries.inc(),
+    clock,
+  };
+
+  return (next) => {
+    const retried = (exchange: Exchange): Promise<ProxyResponse> => {
       budget.recordRequest();
       exchange.ledger.maxTries = policy.attempts;
-      return tryUntilDone(exchange, next, policy, {
-        mayRetry: () => (budget.tryWithdraw() ? true : (exhausted.inc(), false)),
-        onRetry: () => retries.inc(),
-        clock,
-      });
+      return tryUntilDone(exchange, next, policy, hooks);
     };
+    return function retry(original: Exchange): Promise<ProxyResponse> {
+      // An upgrade is a handshake, then a tunnel: never sent twice.
+      if (!mayRepeat(original.request, policy.methods)) return next(original);
+      // Most requests have no body or one in hand already: no promise to wait on for it.
+      if (isReplayable(original.request.body)) return retried(original);
+      return replayable(original, limitBytes, () => skipped.inc()).then((exchange) => (isReplayable(exchange.request.body) ? retried(exchange) : next(exchange)));
+    };
+  };
 }
 
 interface RetryHooks {
@@ -73,25 +79,34 @@ interface RetryHooks {
   readonly clock: Clock;
 }
 
-/** The retry loop: one try at a time, each failure judged, waited on and retried while allowed. */
-async function tryUntilDone(exchange: Exchange, next: (e: Exchange) => Promise<ProxyResponse>, policy: RetryPolicy, hooks: RetryHooks) {
+type Next = (e: Exchange) => Promise<ProxyResponse>;
+
+/**
+ * The first try, outside the loop: nearly every request needs no second one, and an async
+ * frame per request cost ~500 bytes. A retryable outcome hands over to the loop.
+ */
+function tryUntilDone(exchange: Exchange, next: Next, policy: RetryPolicy, hooks: RetryHooks): Promise<ProxyResponse> {
+  return next(exchange).then(
+    (response) => (meetsAny(outcomeOfResponse(response), policy.on) ? retryAfter(exchange, next, policy, hooks, response, undefined) : response),
+    (err: unknown) => {
+      if (!isRetryableError(err, exchange, policy)) throw err;
+      return retryAfter(exchange, next, policy, hooks, undefined, err);
+    },
+  );
+}
+
+/** A failure retry does not try again: a refusal, a condition not listed, or the exchange is over. */
+function isRetryableError(err: unknown, exchange: Exchange, policy: RetryPolicy): boolean {
+  const outcome = outcomeOfError(err);
+  return outcome.kind !== 'refused' && meetsAny(outcome, policy.on) && !exchange.signal.aborted;
+}
+
+/** The retry loop, after a try that failed in a retryable way: each failure waited on and retried while allowed. */
+async function retryAfter(exchange: Exchange, next: Next, policy: RetryPolicy, hooks: RetryHooks, first: ProxyResponse | undefined, firstFailure: unknown) {
   const { ledger, signal } = exchange;
-  let last: ProxyResponse | undefined;
+  let last = first;
+  let failure = firstFailure;
   for (let retryNumber = 0; ; retryNumber++) {
-    let failure: unknown;
-    try {
-      const response = await next(exchange);
-      last?.body.destroy();
-      last = response;
-      if (!meetsAny(outcomeOfResponse(response), policy.on)) return response;
-    } catch (err) {
-      const outcome = outcomeOfError(err);
-      if (outcome.kind === 'refused' || !meetsAny(outcome, policy.on) || signal.aborted) {
-        last?.body.destroy();
-        throw err;
-      }
-      failure = err;
-    }
     // This try failed in a retryable way: is another one allowed, and worth its wait?
     if (ledger.tries >= ledger.maxTries || signal.aborted) return passOn(last, failure);
     const waitMs = retryAfterMs(last) ?? backoffMs(policy, retryNumber);
@@ -104,6 +119,19 @@ async function tryUntilDone(exchange: Exchange, next: (e: Exchange) => Promise<P
       throw err;
     }
     hooks.onRetry();
+    failure = undefined;
+    try {
+      const response = await next(exchange);
+      last?.body.destroy();
+      last = response;
+      if (!meetsAny(outcomeOfResponse(response), policy.on)) return response;
+    } catch (err) {
+      if (!isRetryableError(err, exchange, policy)) {
+        last?.body.destroy();
+        throw err;
+      }
+      failure = err;
+    }
   }
 }
 

@@ -16,7 +16,7 @@ export function perTryTimeoutLayer(route: RoutePolicy, context: Pick<LayerContex
   if (limitMs === undefined || limitMs <= 0) return undefined;
   return (next) =>
     function perTryTimeout(exchange: Exchange): Promise<ProxyResponse> {
-      const { scope, release } = CancelScope.linkedTo(exchange.signal);
+      const scope = CancelScope.linkedTo(exchange.signal);
       const timer = context.clock.setTimeout(() => {
         scope.abort(
           new OutriderError('timeout', `try ${exchange.ledger.tries} of route ${route.name} timed out after ${limitMs} ms (perTryTimeout)`, {
@@ -25,7 +25,7 @@ export function perTryTimeoutLayer(route: RoutePolicy, context: Pick<LayerContex
           }),
         );
       }, limitMs);
-      exchange.ledger.onFinish(release);
+      exchange.ledger.onFinish(() => scope.release());
       const settle = (): void => clearTimeout(timer);
       const attempt = next(withSignal(exchange, scope));
       attempt.then(settle, settle);

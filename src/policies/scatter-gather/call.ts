@@ -58,7 +58,7 @@ export interface PlannedCall {
 
 export async function runCall(call: PlannedCall, base: Exchange, parent: Signal, aggregator: Aggregator): Promise<CallResult> {
   const startedAt = performance.now();
-  const { scope, release } = CancelScope.linkedTo(parent);
+  const scope = CancelScope.linkedTo(parent);
   const timer = armTimeout(scope, call, base.route.name);
   let result: CallResult;
   try {
@@ -69,7 +69,7 @@ export async function runCall(call: PlannedCall, base: Exchange, parent: Signal,
     result = { ok: false, name: call.name, failure: failureOf(err, base.route.name, call.target.upstream.name) };
   } finally {
     clearTimeout(timer);
-    release();
+    scope.release();
   }
   call.target.observe(result, (performance.now() - startedAt) / 1000);
   return result;

@@ -38,7 +38,7 @@ export const NOT_AWAITED = 'not awaited: the outcome was already decided';
 
 /** Start every call at once and collect the results once the outcome is decided. */
 export function gather(calls: readonly PlannedCall[], exchange: Exchange, aggregator: Aggregator, rule: Rule): Promise<Gathered> {
-  const { scope, release } = CancelScope.linkedTo(exchange.signal);
+  const scope = CancelScope.linkedTo(exchange.signal);
   const targetOf = targetIndexes(calls);
   const tally = new Tally(calls, targetOf, rule);
   const results: (CallResult | undefined)[] = calls.map(() => undefined);
@@ -47,7 +47,7 @@ export function gather(calls: readonly PlannedCall[], exchange: Exchange, aggreg
     const decide = (): void => {
       decided = true;
       scope.abort(new Cancelled(NOT_AWAITED));
-      release();
+      scope.release();
       const all = calls.map((call, i) => results[i] ?? { ok: false as const, name: call.name, failure: { code: 'cancelled' as const, message: NOT_AWAITED } });
       resolve({ results: all, met: tally.met });
     };

@@ -19,18 +19,20 @@ import { OutriderError } from '../../errors.js';
 import type { LayerContext } from '../../pipeline/contract.js';
 import { withSignal } from '../../pipeline/layer.js';
 import { unwatchIdle, watchIdle, type IdleWatched } from '../../pipeline/idle-watch.js';
-import { CancelScope } from '../../pipeline/signal.js';
+import { LinkedScope } from '../../pipeline/signal.js';
 import type { Exchange, Layer } from '../../pipeline/layer.js';
 import type { RoutePolicy } from '../../config/types.js';
 import type { Clock } from '../../util/clock.js';
+import { Deadline, DeadlineQueue } from '../../util/deadline-queue.js';
 import { parseGrpcTimeoutMs } from '../../grpc/status.js';
 
 export function timeoutLayer(policy: RoutePolicy, context: Pick<LayerContext, 'clock'>): Layer | undefined {
   // Built even with both clocks off: a gRPC call's grpc-timeout still applies.
   const clock = context.clock;
+  const deadlines = new DeadlineQueue(clock);
   return (next) =>
     function timeout(exchange: Exchange) {
-      const timers = new ExchangeTimers(policy, exchange, clock);
+      const timers = new ExchangeTimers(policy, exchange, clock, deadlines);
       const answer = next(withSignal(exchange, timers.scope));
       if (exchange.request.upgrade === undefined) return answer;
       // An upgrade's timeout covers the handshake only; the tunnel has idleTimeout.
@@ -42,31 +44,32 @@ export function timeoutLayer(policy: RoutePolicy, context: Pick<LayerContext, 'c
 }
 
 /**
- * One exchange's deadline and idle watch: one object per request (it is also what the idle
- * sweeper watches), so the per-request cost stays an allocation, a timer and a Set entry.
+ * One exchange's deadline and idle watch: one object per request (it is also what the
+ * deadline queue and the idle sweeper hold), so the per-request cost stays an allocation, a
+ * queue entry and a Set entry.
  */
-class ExchangeTimers implements IdleWatched {
-  readonly scope: CancelScope;
+class ExchangeTimers extends Deadline implements IdleWatched {
+  readonly scope: LinkedScope;
   idleLast = 0;
   idleMovedAt = 0;
   readonly #policy: RoutePolicy;
   readonly #exchange: Exchange;
   readonly #clock: Clock;
-  readonly #release: () => void;
-  #deadline: NodeJS.Timeout | undefined;
+  readonly #deadlines: DeadlineQueue;
+  #deadlineArmed = false;
   #grpcDeadline: NodeJS.Timeout | undefined;
 
-  constructor(policy: RoutePolicy, exchange: Exchange, clock: Clock) {
-    const { scope, release } = CancelScope.linkedTo(exchange.signal);
-    this.scope = scope;
-    this.#release = release;
+  constructor(policy: RoutePolicy, exchange: Exchange, clock: Clock, deadlines: DeadlineQueue) {
+    super();
+    this.scope = new LinkedScope(exchange.signal);
     this.#policy = policy;
     this.#exchange = exchange;
     this.#clock = clock;
+    this.#deadlines = deadlines;
     const { request, ledger } = exchange;
     if (policy.timeoutMs > 0) {
       if (request.body === null || Buffer.isBuffer(request.body) || request.incoming.readableEnded) this.#armDeadline();
-      else request.incoming.once('end', this.#armDeadline);
+      else request.incoming.once('end', () => this.#armDeadline());
     }
     const grpcTimeoutMs = request.grpc ? parseGrpcTimeoutMs(request.incoming.headers['grpc-timeout']) : undefined;
     if (grpcTimeoutMs !== undefined && (policy.timeoutMs <= 0 || grpcTimeoutMs < policy.timeoutMs)) {
@@ -78,7 +81,7 @@ class ExchangeTimers implements IdleWatched {
   }
 
   handshakeDone(): void {
-    clearTimeout(this.#deadline);
+    this.#deadlines.remove(this);
   }
 
   idleBytes(): number {
@@ -92,15 +95,18 @@ class ExchangeTimers implements IdleWatched {
     this.#end(new OutriderError(bodyDue ? 'request-timeout' : 'timeout', message, this.#errorContext()));
   }
 
-  readonly #armDeadline = (): void => {
+  #armDeadline(): void {
     const { ledger } = this.#exchange;
-    if (this.#deadline !== undefined || ledger.finished) return;
+    if (this.#deadlineArmed || ledger.finished) return;
+    this.#deadlineArmed = true;
     const { timeoutMs } = this.#policy;
     ledger.deadline = Math.min(ledger.deadline, this.#clock.now() + timeoutMs);
-    this.#deadline = this.#clock.setTimeout(this.#onDeadline, timeoutMs);
-  };
+    this.#deadlines.add(this, timeoutMs);
+  }
 
-  readonly #onDeadline = (): void => this.#expire(`timed out after ${this.#policy.timeoutMs} ms`);
+  onDeadline(): void {
+    this.#expire(`timed out after ${this.#policy.timeoutMs} ms`);
+  }
 
   #expire(why: string): void {
     this.#end(new OutriderError('timeout', `route ${this.#policy.name} ${why}`, this.#errorContext()));
@@ -122,10 +128,10 @@ class ExchangeTimers implements IdleWatched {
   }
 
   readonly #finish = (): void => {
-    clearTimeout(this.#deadline);
+    this.#deadlines.remove(this);
     clearTimeout(this.#grpcDeadline);
     if (this.#policy.idleTimeoutMs > 0) unwatchIdle(this.#clock, this.#policy.idleTimeoutMs, this);
-    this.#release();
+    this.scope.release();
   };
 
   #errorContext() {
