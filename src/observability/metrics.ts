@@ -7,7 +7,7 @@
  * …, next to the pattern); this class satisfies them all without importing any, so metrics
  * never depend on patterns (pipeline/contract.ts).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from './prom.js';
 import { GRPC_CODES } from '../grpc/status.js';
 
 const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
