@@ -4,7 +4,8 @@
  * text), /config (the running policy), /status (per-route state). It reads from the sidecar
  * through a narrow view and changes nothing.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from '../http/node-http.js';
 import type { Socket } from 'node:net';
 import { adoptSocket } from '../http/raw-socket.js';
 import type { HostPort } from '../config/types.js';

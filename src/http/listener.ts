@@ -6,7 +6,8 @@
  * started with. On drain it stops accepting, lets in-flight requests finish, and closes the
  * rest when the drain timeout passes.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from './node-http.js';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { ListenerPolicy } from '../config/types.js';

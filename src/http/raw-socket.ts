@@ -5,7 +5,8 @@
  * unhandled 'error' event (issue 11: one CONNECT and a reset did). So every socket a server
  * accepts is adopted at 'connection': it always has a listener, whatever happens to it later.
  */
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
+import { STATUS_CODES } from './node-http.js';
 import type { Socket } from 'node:net';
 import { OutriderError, type ErrorCode } from '../errors.js';
 import { errorResponse } from './error-response.js';

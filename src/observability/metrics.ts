@@ -7,7 +7,7 @@
  * …, next to the pattern); this class satisfies them all without importing any, so metrics
  * never depend on patterns (pipeline/contract.ts).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from './prom.js';
 import { requestRecorder, type RequestRecorder } from './request-recorder.js';
 import { ScrapeTimeCounter, ScrapeTimeGauge, ScrapeTimeHistogram, type CountChild } from './scrape-time.js';
 

@@ -14,7 +14,8 @@
  * A child is made once per label set and kept (as prom-client keeps its series); asking again
  * for the same labels, after a reload say, returns the same child.
  */
-import { Counter, Gauge, type Histogram, type LabelValues, type Registry } from 'prom-client';
+import type { LabelValues } from 'prom-client';
+import { Counter, Gauge, type Histogram, type Registry } from './prom.js';
 
 /** One label set's count. */
 export interface CountChild {

@@ -10,7 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import http from 'node:http';
+import * as http from '../../http/node-http.js';
 import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 

@@ -1,0 +1,63 @@
+/**
+ * Nothing loaded at start that the policy does not use (issue 16, memory). The real binary runs
+ * a plain policy (one listener, one listed upstream, no pattern) with a preload that records
+ * every CommonJS module and every Node built-in it loaded (test/fixtures/loader); none of the
+ * entry points below, each of which loads far more than the sidecar uses, may be among them.
+ * The RSS each one cost on Node 24.22 is in the source file named beside it.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { BIN, freePort, waitReady } from '../e2e/process.js';
+
+const PRELOAD = new URL('../fixtures/loader/record-loaded-modules.mjs', import.meta.url).href;
+
+/** Dependency files (below node_modules/) that must stay unloaded, and where each is avoided. */
+const NOT_LOADED: readonly [RegExp, string][] = [
+  [/^prom-client\/index\.js$/, "prom-client's index (src/observability/prom.ts)"],
+  [/^@opentelemetry\//, 'OpenTelemetry, through prom-client\'s CPU metric (src/observability/prom.ts)'],
+  [/^prom-client\/lib\/(pushgateway|cluster|summary)\.js$/, "prom-client's Pushgateway, cluster aggregator and Summary"],
+  [/^hdr-histogram-js\/dist\/(index\.js|wasm\/|HistogramLogWriter\.js)/, "hdr-histogram-js's index and WebAssembly build (src/policies/hedge/latency-window.ts)"],
+  [/^pako\//, 'pako (hdr-histogram-js\'s WebAssembly build)'],
+  [/^undici\/index\.js$/, "undici's index: fetch, WebSocket, caches (src/upstream/endpoint-pool.ts)"],
+  [/^@sinclair\/typebox\//, 'TypeBox: the build precompiles the policy validator (src/config/schema-findings.ts)'],
+  [/^ajv\/dist\/(ajv|core|compile\/index)\.js$/, "Ajv's compiler: the validator is precompiled"],
+  [/^@kubernetes\/client-node\//, '@kubernetes/client-node: only with a kubernetes: upstream'],
+];
+
+async function loadedBy(policy: string): Promise<{ deps: string[]; builtin: string[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'outrider-footprint-'));
+  const log = join(dir, 'modules.json');
+  const admin = await freePort();
+  const file = join(dir, 'outrider.yaml');
+  writeFileSync(file, policy.replace('ADMIN', String(admin)));
+  // The test runner's NODE_OPTIONS would load its own hooks into the child: a plain environment.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && !/^_?TAP/.test(k)));
+  const child = spawn(process.execPath, ['--import', PRELOAD, BIN, '--config', file], { stdio: 'ignore', env: { ...env, OUTRIDER_MODULE_LOG: log } });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    await waitReady(admin);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+  const { cjs, builtin } = JSON.parse(readFileSync(log, 'utf8')) as { cjs: string[]; builtin: string[] };
+  const deps = cjs.filter((f) => f.includes('/node_modules/')).map((f) => f.slice(f.lastIndexOf('/node_modules/') + '/node_modules/'.length));
+  return { deps, builtin };
+}
+
+t.test('a plain policy: none of the heavy entry points is loaded', async (t) => {
+  const { deps, builtin } = await loadedBy(`version: 1
+admin: { address: 127.0.0.1:ADMIN }
+accessLog: off
+listeners: [ { name: outbound, address: 127.0.0.1:0 } ]
+upstreams: { app: { endpoints: [ "http://127.0.0.1:9" ] } }
+routes: [ { name: all, upstream: app } ]
+`);
+  t.ok(deps.includes('prom-client/lib/registry.js') && deps.includes('yaml/dist/index.js'), `the preload sees the dependencies (${deps.length} files)`);
+  for (const [pattern, what] of NOT_LOADED) t.same(deps.filter((d) => pattern.test(d)), [], `not loaded: ${what}`);
+  // An ESM import of node:http reads http.WebSocket, which loads Node's bundled undici (Node 22+; src/http/node-http.ts).
+  t.notOk(builtin.includes('NativeModule internal/deps/undici/undici'), "Node's bundled undici (fetch, WebSocket) is not loaded");
+});
