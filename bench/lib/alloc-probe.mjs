@@ -1,4 +1,3 @@
-/* global process */
 /**
  * Preloaded into a measured Node process (`node --import <this file> …`): counts the bytes the
  * process allocates on the V8 heap between two SIGUSR2 signals, and the time its GCs took.
