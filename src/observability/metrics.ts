@@ -187,17 +187,17 @@ export class Metrics {
     labelNames: ['route', 'upstream', 'from', 'to'] as const,
     registers: [this.registry],
   });
-  readonly bulkheadInFlight = new Gauge({
+  readonly bulkheadInFlight = new ScrapeTimeGauge({
     name: 'outrider_bulkhead_in_flight',
     help: 'Client requests holding a bulkhead slot, by route (all partitions).',
-    labelNames: ['route'] as const,
-    registers: [this.registry],
+    labelNames: ['route'],
+    registry: this.registry,
   });
-  readonly bulkheadQueued = new Gauge({
+  readonly bulkheadQueued = new ScrapeTimeGauge({
     name: 'outrider_bulkhead_queued',
     help: 'Client requests waiting for a bulkhead slot, by route (all partitions).',
-    labelNames: ['route'] as const,
-    registers: [this.registry],
+    labelNames: ['route'],
+    registry: this.registry,
   });
   readonly bulkheadRejections = new Counter({
     name: 'outrider_bulkhead_rejections_total',
@@ -205,11 +205,11 @@ export class Metrics {
     labelNames: ['route', 'reason'] as const,
     registers: [this.registry],
   });
-  readonly bulkheadPartitions = new Gauge({
+  readonly bulkheadPartitions = new ScrapeTimeGauge({
     name: 'outrider_bulkhead_partitions',
     help: 'Keyed bulkhead pools in use (tenants with requests in flight or queued), by route.',
-    labelNames: ['route'] as const,
-    registers: [this.registry],
+    labelNames: ['route'],
+    registry: this.registry,
   });
 
   /** Report a breaker's state at every scrape until the returned function is called. */
@@ -229,7 +229,7 @@ export class Metrics {
     this.breakerTransitions.labels(route, upstream, from, to).inc();
   }
 
-  /** A recorder for one route's bulkhead, with its label children cached. */
+  /** A recorder for one route's bulkhead, with its label children cached (its gauges move twice per request). */
   bulkheadRecorder(route: string) {
     const inFlight = this.bulkheadInFlight.labels(route);
     const queued = this.bulkheadQueued.labels(route);
