@@ -3,7 +3,7 @@
  * checked. A value that cannot be meant (a port list with a word in it, `capture: yes`) is an
  * error rather than a default: a silently ignored annotation is a pod without what it asked for.
  */
-import { DEFAULT_CPU_REQUEST, DEFAULT_MEMORY_LIMIT, DEFAULT_MEMORY_REQUEST } from './defaults.js';
+import { DEFAULT_CPU_REQUEST, DEFAULT_MEMORY_LIMIT, DEFAULT_MEMORY_REQUEST, DEFAULT_NODE_OPTIONS } from './defaults.js';
 
 export const ANNOTATION = {
   inject: 'outrider.io/inject',
@@ -14,6 +14,7 @@ export const ANNOTATION = {
   excludeOutboundPorts: 'outrider.io/exclude-outbound-ports',
   proxyCpu: 'outrider.io/proxy-cpu',
   proxyMemory: 'outrider.io/proxy-memory',
+  proxyNodeOptions: 'outrider.io/proxy-node-options',
   /** Written by the injection, with Outrider's version: what was injected, and by which release. */
   injected: 'outrider.io/injected',
 } as const;
@@ -42,6 +43,8 @@ export interface PodSettings {
   readonly cpuRequest: string;
   /** Request and limit alike: a request above the default limit would otherwise be invalid. */
   readonly memory: { request: string; limit: string };
+  /** The sidecar's NODE_OPTIONS (V8's heap sizes); empty: V8's own defaults. */
+  readonly nodeOptions: string;
 }
 
 type Annotations = Readonly<Record<string, unknown>>;
@@ -66,6 +69,7 @@ export function readSettings(annotations: Annotations, defaults: InjectDefaults)
     excludeOutboundPorts: ports(annotations, ANNOTATION.excludeOutboundPorts, false),
     cpuRequest: quantity(annotations, ANNOTATION.proxyCpu) ?? DEFAULT_CPU_REQUEST,
     memory: memory === undefined ? { request: DEFAULT_MEMORY_REQUEST, limit: DEFAULT_MEMORY_LIMIT } : { request: memory, limit: memory },
+    nodeOptions: nodeOptions(annotations, ANNOTATION.proxyNodeOptions) ?? DEFAULT_NODE_OPTIONS,
   };
 }
 
@@ -101,6 +105,16 @@ function quantity(annotations: Annotations, name: string): string | undefined {
   const value = text(annotations, name);
   if (value === undefined || /^([0-9]+(\.[0-9]*)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/.test(value)) return value;
   throw new AnnotationError(`${name}: "${value}" is not a Kubernetes quantity (such as 200m, 1, 128Mi)`);
+}
+
+/**
+ * Node.js options, each word `--name` or `--name=value` ("--max-old-space-size=384"), or nothing.
+ * Anything else would stop the sidecar at start (node refuses a NODE_OPTIONS it cannot read).
+ */
+function nodeOptions(annotations: Annotations, name: string): string | undefined {
+  const value = text(annotations, name);
+  if (value === undefined || value.split(/\s+/).every((word) => word === '' || /^--[a-z0-9][-a-z0-9_]*(=[^\s'"]+)?$/i.test(word))) return value?.replace(/\s+/g, ' ');
+  throw new AnnotationError(`${name}: "${value}" is not a list of Node.js options (such as --max-old-space-size=384)`);
 }
 
 export function isDnsSubdomain(name: string): boolean {

@@ -21,6 +21,8 @@ export function sidecarContainer(image: string, settings: PodSettings): JsonObje
     imagePullPolicy: 'IfNotPresent',
     restartPolicy: 'Always',
     args: ['--config', POLICY_FILE],
+    // The image sets the same by default; here so that a pod shows it and can change it.
+    env: [{ name: 'NODE_OPTIONS', value: settings.nodeOptions }],
     // Names prefixed: a port name must be unique in the pod, and apps have their own "admin".
     ports: [
       { name: 'outrider-in', containerPort: PORTS.inbound, protocol: 'TCP' },

@@ -28,6 +28,14 @@ export const PORTS = { outbound: 15001, inbound: 15006, admin: 9901 } as const;
  */
 export const EXCLUDED_OUTBOUND_PORTS: readonly number[] = [22, 53, 443, 2181, 3306, 5432, 5672, 6379, 9092, 11211, 27017];
 
+/**
+ * V8's heap sizes for the sidecar: the image's `ENV NODE_OPTIONS` (Dockerfile) and the chart's
+ * `sidecar.nodeOptions` hold the same (test/k8s/node-options.test.ts keeps the three equal;
+ * docs/kubernetes.md, "Memory", has the measurements behind them). outrider.io/proxy-node-options
+ * overrides it per pod.
+ */
+export const DEFAULT_NODE_OPTIONS = '--max-semi-space-size=16 --max-old-space-size=192';
+
 /** The chart's sidecar.resources; outrider.io/proxy-cpu and outrider.io/proxy-memory override. */
 export const DEFAULT_CPU_REQUEST = '100m';
 export const DEFAULT_MEMORY_REQUEST = '96Mi';

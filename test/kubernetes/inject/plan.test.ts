@@ -155,9 +155,14 @@ t.test('annotations that cannot be meant are errors naming the annotation', asyn
     [{ [ANNOTATION.proxyCpu]: 'lots' }, /outrider\.io\/proxy-cpu: "lots" is not a Kubernetes quantity/],
     [{ [ANNOTATION.proxyMemory]: '512MB' }, /outrider\.io\/proxy-memory: "512MB"/],
     [{ [ANNOTATION.proxyCpu]: 2 }, /outrider\.io\/proxy-cpu: annotation values are strings; got 2/],
+    [{ [ANNOTATION.proxyNodeOptions]: 'max-old-space-size=300' }, /outrider\.io\/proxy-node-options: "max-old-space-size=300" is not a list of Node\.js options/],
+    [{ [ANNOTATION.proxyNodeOptions]: '--max-old-space-size="300"' }, /proxy-node-options/],
   ];
   for (const [annotations, message] of cases) t.throws(() => planInjection(template(annotations), OPTIONS), message, JSON.stringify(annotations));
   t.equal(planInjection(template({ [ANNOTATION.proxyCpu]: '0.5', [ANNOTATION.proxyMemory]: '128Mi' }), OPTIONS).inject, true, 'quantities as Kubernetes writes them');
+  const nodeOptions = (value: string): unknown => injected(template({ [ANNOTATION.proxyNodeOptions]: value })).spec.initContainers[0].env;
+  t.same(nodeOptions(' --max-old-space-size=400   --max-semi-space-size=8 '), [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=400 --max-semi-space-size=8' }], 'Node.js options, spaces tidied');
+  t.same(nodeOptions(''), [{ name: 'NODE_OPTIONS', value: '' }], "empty: V8's own defaults");
 });
 
 t.test('templates that are not pods, or collide with what injection adds, are refused', async (t) => {
