@@ -34,7 +34,7 @@ export const EXCLUDED_OUTBOUND_PORTS: readonly number[] = [22, 53, 443, 2181, 33
  * docs/kubernetes.md, "Memory", has the measurements behind them). outrider.io/proxy-node-options
  * overrides it per pod.
  */
-export const DEFAULT_NODE_OPTIONS = '--max-semi-space-size=16 --max-old-space-size=192';
+export const DEFAULT_NODE_OPTIONS = '--max-semi-space-size=4 --max-old-space-size=192';
 
 /** The chart's sidecar.resources; outrider.io/proxy-cpu and outrider.io/proxy-memory override. */
 export const DEFAULT_CPU_REQUEST = '100m';
