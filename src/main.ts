@@ -98,6 +98,9 @@ async function run(configFile: string): Promise<void> {
     process.exitCode = 1;
     return;
   }
+  const { releaseStartupMemory } = await import('./sidecar/release-startup-memory.js');
+  const released = releaseStartupMemory();
+  if (released) sidecar.log.info(released, 'released start-up memory');
   const stop = (signal: string): void => {
     sidecar.log.info({ signal }, 'shutting down');
     sidecar.shutdown().then(

@@ -5,11 +5,12 @@
  * entry points below, each of which loads far more than the sidecar uses, may be among them.
  * The RSS each one cost on Node 24.22 is in the source file named beside it.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { shippedNodeOptions, shippedRuntime } from '../../bench/lib/runtimes.js';
 import { BIN, freePort, waitReady } from '../e2e/process.js';
 
 const PRELOAD = new URL('../fixtures/loader/record-loaded-modules.mjs', import.meta.url).href;
@@ -60,4 +61,45 @@ routes: [ { name: all, upstream: app } ]
   for (const [pattern, what] of NOT_LOADED) t.same(deps.filter((d) => pattern.test(d)), [], `not loaded: ${what}`);
   // An ESM import of node:http reads http.WebSocket, which loads Node's bundled undici (Node 22+; src/http/node-http.ts).
   t.notOk(builtin.includes('NativeModule internal/deps/undici/undici'), "Node's bundled undici (fetch, WebSocket) is not loaded");
+});
+
+/** The CLI's first log line (stderr; stdout is the access log's) whose msg is `msg`, parsed (bounded by the child's exit). */
+function logLine(child: ChildProcess, msg: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString();
+      const line = text.split('\n').find((l) => l.includes(`"msg":"${msg}"`));
+      if (line === undefined) return;
+      child.stderr?.off('data', onData);
+      resolve(JSON.parse(line) as Record<string, unknown>);
+    };
+    child.stderr?.on('data', onData);
+    child.once('exit', () => reject(new Error(`exited before logging "${msg}": ${text}`)));
+  });
+}
+
+t.test('on the image\'s Node.js, the CLI gives back once ready the young generation start-up grew (src/sidecar/release-startup-memory.ts)', async (t) => {
+  // The image's Node and NODE_OPTIONS, as a pod runs it; the bench fetched that Node into
+  // bench/.runtimes (CI runs the bench's smoke before the tests), or this fetches it.
+  const runtime = shippedRuntime((m) => t.comment(m));
+  if (!runtime.ok) throw new Error(`the image's Node.js is not available: ${runtime.reason}`);
+  const dir = mkdtempSync(join(tmpdir(), 'outrider-footprint-'));
+  const file = join(dir, 'outrider.yaml');
+  writeFileSync(file, `version: 1
+admin: { address: 127.0.0.1:${await freePort()} }
+listeners: [ { name: outbound, address: 127.0.0.1:0 } ]
+upstreams: { app: { endpoints: [ "http://127.0.0.1:9" ] } }
+routes: [ { name: all, upstream: app } ]
+`);
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && !/^_?TAP/.test(k)));
+  const child = spawn(runtime.node, [BIN, '--config', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...env, NODE_OPTIONS: shippedNodeOptions() } });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  t.teardown(async () => {
+    child.kill('SIGTERM');
+    await exited;
+  });
+  const { youngBefore, youngAfter } = (await logLine(child, 'released start-up memory')) as { youngBefore: number; youngAfter: number };
+  t.ok(youngBefore > youngAfter, `Node ${runtime.version}: the young generation shrank from ${youngBefore} to ${youngAfter} bytes`);
+  t.ok(youngAfter <= 1024 * 1024, `and is at most 1 MiB once ready (${youngAfter} bytes)`);
 });
