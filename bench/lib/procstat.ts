@@ -39,7 +39,7 @@ export function cpuSeconds(pid: number): number | undefined {
   return found ? ticks / TICKS_PER_SECOND : undefined;
 }
 
-function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
+function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon'): number | undefined {
   let total = 0;
   let found = false;
   for (const p of processTree(pid)) {
@@ -50,6 +50,16 @@ function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
     found = true;
   }
   return found ? total : undefined;
+}
+
+/**
+ * The private part of RSS, in MiB, summed over the tree: anonymous pages (heap, stacks, malloc).
+ * The rest of RSS is file pages, mostly the executable's, which the page cache shares between
+ * every process that maps the same file: what a pod adds to a node is nearer this figure.
+ */
+export function rssAnonMiB(pid: number): number | undefined {
+  const kib = statusKiB(pid, 'RssAnon');
+  return kib === undefined ? undefined : Math.round((kib / 1024) * 10) / 10;
 }
 
 /** Resident memory now, in MiB, summed over the tree. */

@@ -30,6 +30,8 @@ const FIGURES: readonly [Figure, string, number][] = [
   ['scavengesPer10k', 'scavenges /10k', 1],
   ['idleRssMiB', 'RSS idle MiB', 1],
   ['rssAt5kMiB', 'RSS @5k MiB', 1],
+  ['idleAnonMiB', 'private idle MiB', 1],
+  ['anonAt5kMiB', 'private @5k MiB', 1],
 ];
 
 function summaries(file: string): Summary[] {

@@ -15,6 +15,8 @@ export interface FootprintTarget {
   readonly kind: 'direct' | 'outrider' | 'peer';
   readonly run: Running;
   readonly idleRssMiB: number | undefined;
+  /** Of it, private (anonymous) pages: bench/lib/procstat.ts, rssAnonMiB. */
+  readonly idleAnonMiB: number | undefined;
 }
 
 export interface Run {
@@ -26,6 +28,7 @@ export interface Run {
   readonly cpuSecondsPer10k?: number | undefined;
   readonly wrk?: WrkResult;
   readonly peakRssMiB: number | undefined;
+  readonly peakAnonMiB?: number | undefined;
   readonly alloc?: AllocWindow | undefined;
   /** The generator's warm-up and measured window (CPU and allocations span both). */
   readonly warmupMs?: number;
@@ -77,6 +80,8 @@ export interface Summary {
   readonly target: string;
   readonly idleRssMiB: number | undefined;
   readonly rssAt5kMiB: number;
+  readonly idleAnonMiB: number | undefined;
+  readonly anonAt5kMiB: number;
   readonly addedP50: number;
   readonly addedP99: number;
   readonly cpuUsPerRequest: number;
@@ -104,6 +109,8 @@ function summarize(f: Footprint, t: FootprintTarget, undici: string, nginx: stri
     target: t.name,
     idleRssMiB: t.idleRssMiB,
     rssAt5kMiB: round(med(at5k, (r) => r.peakRssMiB), 1),
+    idleAnonMiB: t.idleAnonMiB,
+    anonAt5kMiB: round(med(at5k, (r) => r.peakAnonMiB), 1),
     addedP50: round(paired(f, at1k, samePass('direct', LATENCY_RATE), p('p50'), minus), 3),
     addedP99: round(paired(f, at1k, samePass('direct', LATENCY_RATE), p('p99'), minus), 3),
     cpuUsPerRequest: round(med(at5k, cpuUs), 1),
@@ -137,6 +144,12 @@ function tables(summaries: readonly Summary[], f: Footprint, first: Summary, oth
       columns: ['target', 'CPU µs/req', 'patterns', 'patterns ÷ plain', 'CPU ÷ undici', 'heap KiB/req', 'patterns', 'scavenges /10k', 'GC % of CPU', 'RSS idle MiB', `RSS @${CPU_RATE}/s`],
       rows: proxies.map((s) => [s.target, fmt(s.cpuUsPerRequest, 1), fmt(s.cpuUsPerRequestPatterns, 1), fmt(s.patternsCpuOverPlain), fmt(s.cpuOverUndici), kib(s.allocBytesPerRequest), kib(s.allocBytesPerRequestPatterns), fmt(s.scavengesPer10k, 1), fmt(s.gcPercentOfCpu, 1), fmt(s.idleRssMiB, 1), fmt(s.rssAt5kMiB, 1)]),
       note: 'Heap bytes from V8\'s GC profiler (bench/lib/alloc-probe.mjs), Outrider only; CPU from /proc over warm-up and window.',
+    },
+    {
+      title: 'Memory: RSS and its private part (what a pod adds to a node)',
+      columns: ['target', 'RSS idle MiB', 'private idle', `RSS @${CPU_RATE}/s`, `private @${CPU_RATE}/s`],
+      rows: proxies.map((s) => [s.target, fmt(s.idleRssMiB, 1), fmt(s.idleAnonMiB, 1), fmt(s.rssAt5kMiB, 1), fmt(s.anonAt5kMiB, 1)]),
+      note: 'Private: anonymous pages (RssAnon in /proc/PID/status: the V8 heap, malloc, stacks). The rest of RSS is file pages, mostly the node binary\'s, which the page cache shares between every process mapping the same file (pods on a node running the same image layer).',
     },
   ];
   if (f.idle.length > 0) {

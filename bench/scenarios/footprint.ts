@@ -12,7 +12,7 @@ import { withAllocWindow, type AllocWindow } from '../lib/alloc.js';
 import { connect, CONNECT_BATCH, FD_HEADROOM, raiseFileLimit, type Connection } from '../lib/client-connections.js';
 import { startOutrider } from '../lib/outrider.js';
 import { freePorts } from '../lib/ports.js';
-import { rssMiB } from '../lib/procstat.js';
+import { rssAnonMiB, rssMiB } from '../lib/procstat.js';
 import { CONNECTIONS } from '../lib/profile.js';
 import { sleep } from '../lib/stats.js';
 import { tempDir } from '../lib/tmp.js';
@@ -58,7 +58,7 @@ type Running = Extract<Started, { ok: true }>;
 
 async function startTargets(ctx: ScenarioContext, upstreamPort: number, allocOut: string): Promise<{ targets: FootprintTarget[]; missing: Map<string, string> }> {
   const { outrider, machine } = ctx.runtimes;
-  const targets: FootprintTarget[] = [{ name: 'direct', kind: 'direct', run: directTarget(upstreamPort), idleRssMiB: undefined }];
+  const targets: FootprintTarget[] = [{ name: 'direct', kind: 'direct', run: directTarget(upstreamPort), idleRssMiB: undefined, idleAnonMiB: undefined }];
   const missing = new Map<string, string>();
   const outriders: [string, typeof outrider, string | undefined][] = [[`outrider ${outrider.label}`, outrider, undefined]];
   if (machine.version !== outrider.version) outriders.push([`outrider ${machine.label}`, machine, undefined]);
@@ -82,7 +82,7 @@ async function startTargets(ctx: ScenarioContext, upstreamPort: number, allocOut
     }
     // Idle: after start, before any request; a second later, so start-up garbage is not counted as load.
     await sleep(1000);
-    targets.push({ name, kind, run: started, idleRssMiB: started.pid ? rssMiB(started.pid) : undefined });
+    targets.push({ name, kind, run: started, idleRssMiB: started.pid ? rssMiB(started.pid) : undefined, idleAnonMiB: started.pid ? rssAnonMiB(started.pid) : undefined });
     ctx.log(`  ${name}: ready in ${started.readyMs} ms, idle RSS ${started.pid ? rssMiB(started.pid) : '—'} MiB`);
   }
   return { targets, missing };
@@ -105,13 +105,20 @@ async function measure(ctx: ScenarioContext, target: FootprintTarget, pass: numb
     );
   const pid = target.run.pid;
   let peakRss = 0;
-  const sampler = pid ? setInterval(() => (peakRss = Math.max(peakRss, rssMiB(pid) ?? 0)), 200) : undefined;
+  let peakAnon = 0;
+  const sample = (): void => {
+    if (!pid) return;
+    peakRss = Math.max(peakRss, rssMiB(pid) ?? 0);
+    peakAnon = Math.max(peakAnon, rssAnonMiB(pid) ?? 0);
+  };
+  const sampler = pid ? setInterval(sample, 200) : undefined;
   try {
-    let sample: Sample;
+    let result: Sample;
     let alloc: AllocWindow | undefined;
-    if (target.kind === 'outrider' && pid) ({ result: sample, window: alloc } = await withAllocWindow(pid, allocOut, run));
-    else sample = await run();
-    return { ...sample, route, warmupMs: s.warmupMs, windowMs: s.windowMs, peakRssMiB: pid ? Math.max(peakRss, rssMiB(pid) ?? 0) : undefined, alloc };
+    if (target.kind === 'outrider' && pid) ({ result, window: alloc } = await withAllocWindow(pid, allocOut, run));
+    else result = await run();
+    sample();
+    return { ...result, route, warmupMs: s.warmupMs, windowMs: s.windowMs, peakRssMiB: pid ? peakRss : undefined, peakAnonMiB: pid ? peakAnon : undefined, alloc };
   } finally {
     if (sampler) clearInterval(sampler);
   }
