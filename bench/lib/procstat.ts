@@ -58,20 +58,22 @@ function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon'): number | 
  * every process that maps the same file: what a pod adds to a node is nearer this figure.
  */
 export function rssAnonMiB(pid: number): number | undefined {
-  const kib = statusKiB(pid, 'RssAnon');
-  return kib === undefined ? undefined : Math.round((kib / 1024) * 10) / 10;
+  return toMiB(statusKiB(pid, 'RssAnon'));
 }
 
 /** Resident memory now, in MiB, summed over the tree. */
 export function rssMiB(pid: number): number | undefined {
-  const kib = statusKiB(pid, 'VmRSS');
+  return toMiB(statusKiB(pid, 'VmRSS'));
+}
+
+/** KiB to MiB, one decimal. */
+function toMiB(kib: number | undefined): number | undefined {
   return kib === undefined ? undefined : Math.round((kib / 1024) * 10) / 10;
 }
 
 /** Peak resident memory since start (high-water mark), in MiB, summed over the tree. */
 export function peakRssMiB(pid: number): number | undefined {
-  const kib = statusKiB(pid, 'VmHWM');
-  return kib === undefined ? undefined : Math.round((kib / 1024) * 10) / 10;
+  return toMiB(statusKiB(pid, 'VmHWM'));
 }
 
 /**

@@ -3,7 +3,8 @@
  * a plain policy (one listener, one listed upstream, no pattern) with a preload that records
  * every CommonJS module and every Node built-in it loaded (test/fixtures/loader); none of the
  * entry points below, each of which loads far more than the sidecar uses, may be among them.
- * The RSS each one cost on Node 24.22 is in the source file named beside it.
+ * The RSS each one cost on Node 24.22 is in the source file named beside it. And once ready, the
+ * CLI gives back the young generation start-up grew (src/sidecar/release-startup-memory.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -28,21 +29,43 @@ const NOT_LOADED: readonly [RegExp, string][] = [
   [/^@kubernetes\/client-node\//, '@kubernetes/client-node: only with a kubernetes: upstream'],
 ];
 
-async function loadedBy(policy: string): Promise<{ deps: string[]; builtin: string[] }> {
+/** The real CLI on `policy` (ADMIN: a free port), in a plain environment: the test runner's NODE_OPTIONS would load its own hooks into it. */
+async function startCli(
+  policy: string,
+  options: { node?: string; args?: readonly string[]; env?: Record<string, string>; stderr?: 'pipe' | 'ignore' } = {},
+): Promise<{ child: ChildProcess; admin: number; stop: () => Promise<unknown> }> {
   const dir = mkdtempSync(join(tmpdir(), 'outrider-footprint-'));
-  const log = join(dir, 'modules.json');
   const admin = await freePort();
   const file = join(dir, 'outrider.yaml');
   writeFileSync(file, policy.replace('ADMIN', String(admin)));
-  // The test runner's NODE_OPTIONS would load its own hooks into the child: a plain environment.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && !/^_?TAP/.test(k)));
-  const child = spawn(process.execPath, ['--import', PRELOAD, BIN, '--config', file], { stdio: 'ignore', env: { ...env, OUTRIDER_MODULE_LOG: log } });
+  const child = spawn(options.node ?? process.execPath, [...(options.args ?? []), BIN, '--config', file], {
+    stdio: ['ignore', 'ignore', options.stderr ?? 'ignore'],
+    env: { ...env, ...options.env },
+  });
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  try {
-    await waitReady(admin);
-  } finally {
+  const stop = (): Promise<unknown> => {
     child.kill('SIGTERM');
-    await exited;
+    return exited;
+  };
+  return { child, admin, stop };
+}
+
+const PLAIN_POLICY = `version: 1
+admin: { address: 127.0.0.1:ADMIN }
+accessLog: off
+listeners: [ { name: outbound, address: 127.0.0.1:0 } ]
+upstreams: { app: { endpoints: [ "http://127.0.0.1:9" ] } }
+routes: [ { name: all, upstream: app } ]
+`;
+
+async function loadedBy(policy: string): Promise<{ deps: string[]; builtin: string[] }> {
+  const log = join(mkdtempSync(join(tmpdir(), 'outrider-modules-')), 'modules.json');
+  const cli = await startCli(policy, { args: ['--import', PRELOAD], env: { OUTRIDER_MODULE_LOG: log } });
+  try {
+    await waitReady(cli.admin);
+  } finally {
+    await cli.stop();
   }
   const { cjs, builtin } = JSON.parse(readFileSync(log, 'utf8')) as { cjs: string[]; builtin: string[] };
   const deps = cjs.filter((f) => f.includes('/node_modules/')).map((f) => f.slice(f.lastIndexOf('/node_modules/') + '/node_modules/'.length));
@@ -50,13 +73,7 @@ async function loadedBy(policy: string): Promise<{ deps: string[]; builtin: stri
 }
 
 t.test('a plain policy: none of the heavy entry points is loaded', async (t) => {
-  const { deps, builtin } = await loadedBy(`version: 1
-admin: { address: 127.0.0.1:ADMIN }
-accessLog: off
-listeners: [ { name: outbound, address: 127.0.0.1:0 } ]
-upstreams: { app: { endpoints: [ "http://127.0.0.1:9" ] } }
-routes: [ { name: all, upstream: app } ]
-`);
+  const { deps, builtin } = await loadedBy(PLAIN_POLICY);
   t.ok(deps.includes('prom-client/lib/registry.js') && deps.includes('yaml/dist/index.js'), `the preload sees the dependencies (${deps.length} files)`);
   for (const [pattern, what] of NOT_LOADED) t.same(deps.filter((d) => pattern.test(d)), [], `not loaded: ${what}`);
   // An ESM import of node:http reads http.WebSocket, which loads Node's bundled undici (Node 22+; src/http/node-http.ts).
@@ -84,22 +101,9 @@ t.test('on the image\'s Node.js, the CLI gives back once ready the young generat
   // bench/.runtimes (CI runs the bench's smoke before the tests), or this fetches it.
   const runtime = shippedRuntime((m) => t.comment(m));
   if (!runtime.ok) throw new Error(`the image's Node.js is not available: ${runtime.reason}`);
-  const dir = mkdtempSync(join(tmpdir(), 'outrider-footprint-'));
-  const file = join(dir, 'outrider.yaml');
-  writeFileSync(file, `version: 1
-admin: { address: 127.0.0.1:${await freePort()} }
-listeners: [ { name: outbound, address: 127.0.0.1:0 } ]
-upstreams: { app: { endpoints: [ "http://127.0.0.1:9" ] } }
-routes: [ { name: all, upstream: app } ]
-`);
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && !/^_?TAP/.test(k)));
-  const child = spawn(runtime.node, [BIN, '--config', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...env, NODE_OPTIONS: shippedNodeOptions() } });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  t.teardown(async () => {
-    child.kill('SIGTERM');
-    await exited;
-  });
-  const { youngBefore, youngAfter } = (await logLine(child, 'released start-up memory')) as { youngBefore: number; youngAfter: number };
+  const cli = await startCli(PLAIN_POLICY, { node: runtime.node, env: { NODE_OPTIONS: shippedNodeOptions() }, stderr: 'pipe' });
+  t.teardown(cli.stop);
+  const { youngBefore, youngAfter } = (await logLine(cli.child, 'released start-up memory')) as { youngBefore: number; youngAfter: number };
   t.ok(youngBefore > youngAfter, `Node ${runtime.version}: the young generation shrank from ${youngBefore} to ${youngAfter} bytes`);
   t.ok(youngAfter <= 1024 * 1024, `and is at most 1 MiB once ready (${youngAfter} bytes)`);
 });
