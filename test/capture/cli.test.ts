@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { cannotRun, ip } from '../helpers/netns.js';
+import { cannotRun, ip, unreadableAs } from '../helpers/netns.js';
 
 const BIN = fileURLToPath(new URL('../../bin/outrider', import.meta.url));
 const NS = `c${process.pid}-cli`;
@@ -45,6 +45,9 @@ const skip = cannotRun(NS, /^c(\d+)-cli\b/);
 
 t.test('capture in a namespace: idempotent, dry run, failures', { skip }, async (t) => {
   t.teardown(() => void ip('netns', 'del', NS));
+  // The refusal below is checked as the pod's proxy user, who must be able to run the CLI.
+  const unreadable = unreadableAs(65532, [BIN, fileURLToPath(new URL('../../dist/main.js', import.meta.url))]);
+  if (unreadable !== false) throw new Error(unreadable);
   const before = natRules();
 
   const dry = capture(...FLAGS, '--dry-run');

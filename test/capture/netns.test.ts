@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { cannotRun, ip, Peer, wire, type Event } from '../helpers/netns.js';
+import { cannotRun, ip, Peer, unreadableAs, wire, type Event } from '../helpers/netns.js';
 
 const BIN = fileURLToPath(new URL('../../bin/outrider', import.meta.url));
 const PEER = fileURLToPath(new URL('./fixtures/capture-peer.ts', import.meta.url));
@@ -67,6 +67,11 @@ t.test('a captured pod: plain calls get the route, unrouted ones pass through, i
     for (const name of Object.values(ns)) ip('netns', 'del', name);
     rmSync(dir, { recursive: true, force: true });
   });
+  // The sidecar and the apps run as uids 65532 and 1000: the point of capture's owner match.
+  for (const uid of [65532, 1000]) {
+    const unreadable = unreadableAs(uid, [BIN, fileURLToPath(new URL('../../dist/main.js', import.meta.url)), PEER, fileURLToPath(TSX)]);
+    if (unreadable !== false) throw new Error(unreadable);
+  }
   const failed = wire([
     ['netns', 'add', ns.service],
     ['link', 'add', `${id}p`, 'type', 'veth', 'peer', 'name', `${id}s`],

@@ -45,6 +45,20 @@ export function cannotRun(first: string, stale: RegExp): string | false {
   return false;
 }
 
+/**
+ * Why `uid` cannot read `files`, or false when it can. The rehearsals run Outrider and the apps
+ * as the pod's non-root users; a checkout below a directory only its owner may enter (what
+ * `mktemp -d` makes, or /root) is unreadable to them, and node would fail later with a module
+ * it cannot find.
+ */
+export function unreadableAs(uid: number, files: readonly string[]): string | false {
+  const check = `for (const f of ${JSON.stringify(files)}) require('fs').accessSync(f, require('fs').constants.R_OK)`;
+  const run = spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, '-e', check], { encoding: 'utf8', timeout: 30_000 });
+  if (run.status === 0) return false;
+  const why = (run.stderr || run.error?.message || '').trim().split('\n').find((l) => l.startsWith('Error')) ?? `exit ${run.status}`;
+  return `uid ${uid} cannot read the checkout (${why}): clone it where other users may enter every parent directory (not in mktemp -d's or /root's 0700 directories)`;
+}
+
 /** Run every `ip` step in order; the first that fails is returned as a message. */
 export function wire(steps: readonly string[][]): string | undefined {
   for (const step of steps) {

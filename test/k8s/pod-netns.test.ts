@@ -17,7 +17,6 @@
  * as uid 65532, the image's user, where it can read the checkout. Addresses are in 198.18.0.0/15
  * (reserved for network tests) and exist only inside these namespaces.
  */
-import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { helmTemplate, type Manifest } from './fixtures/helm.js';
 import { BIN, CHART_DIR, ROOT } from './fixtures/chart.js';
-import { cannotRun as cannotRunHere, ip, Peer } from '../helpers/netns.js';
+import { cannotRun as cannotRunHere, ip, Peer, unreadableAs } from '../helpers/netns.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are free-form YAML */
 type Any = any;
@@ -131,10 +130,9 @@ policy:
   const args = (sidecar.args as string[]).map((a) => (a === '/etc/outrider/outrider.yaml' ? join(volume, 'outrider.yaml') : a));
   const asNonRoot = ['setpriv', '--reuid=65532', '--regid=65532', '--clear-groups'];
   const needed = [BIN, join(ROOT, 'dist/main.js'), join(ROOT, 'node_modules/yaml/package.json'), join(volume, 'outrider.yaml')];
-  const check = `for (const f of ${JSON.stringify(needed)}) require('fs').accessSync(f, require('fs').constants.R_OK)`;
-  const readable = spawnSync(asNonRoot[0] as string, [...asNonRoot.slice(1), process.execPath, '-e', check], { encoding: 'utf8', timeout: 30_000 });
-  const user = readable.status === 0 ? asNonRoot : [];
-  if (user.length === 0) t.comment(`Outrider runs as root: uid 65532 cannot read ${ROOT} here (${(readable.stderr ?? readable.error?.message ?? '').trim().slice(0, 200)})`);
+  const unreadable = unreadableAs(65532, needed);
+  const user = unreadable === false ? asNonRoot : [];
+  if (unreadable !== false) t.comment(`Outrider runs as root: ${unreadable}`);
   const outrider = new Peer('outrider', ns.pod, [...user, process.execPath, BIN, ...args], { ...env, NODE_ENV: 'production' });
   peers.push(outrider);
 
