@@ -46,12 +46,15 @@ export function timeoutLayer(policy: RoutePolicy, context: Pick<LayerContext, 'c
 /**
  * One exchange's deadline and idle watch: one object per request (it is also what the
  * deadline queue and the idle sweeper hold), so the per-request cost stays an allocation, a
- * queue entry and a Set entry.
+ * queue entry and an idle-list entry.
  */
 class ExchangeTimers extends Deadline implements IdleWatched {
   readonly scope: LinkedScope;
   idleLast = 0;
   idleMovedAt = 0;
+  idleSweeper: IdleWatched['idleSweeper'] = undefined;
+  idleEarlier: IdleWatched | undefined = undefined;
+  idleLater: IdleWatched | undefined = undefined;
   readonly #policy: RoutePolicy;
   readonly #exchange: Exchange;
   readonly #clock: Clock;
@@ -130,7 +133,7 @@ class ExchangeTimers extends Deadline implements IdleWatched {
   readonly #finish = (): void => {
     this.#deadlines.remove(this);
     clearTimeout(this.#grpcDeadline);
-    if (this.#policy.idleTimeoutMs > 0) unwatchIdle(this.#clock, this.#policy.idleTimeoutMs, this);
+    unwatchIdle(this);
     this.scope.release();
   };
 
