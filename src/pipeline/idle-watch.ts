@@ -21,9 +21,6 @@ export interface IdleWatched {
   idleLater: IdleWatched | undefined;
 }
 
-/** Empty bookkeeping fields, to spread into a new IdleWatched. */
-export const NOT_WATCHED = { idleLast: 0, idleMovedAt: 0, idleSweeper: undefined, idleEarlier: undefined, idleLater: undefined } as const;
-
 /** Samples per idle period; the detection is late by at most idleMs / SAMPLES. */
 const SAMPLES = 4;
 

@@ -1,10 +1,10 @@
 /** The idle watch on an injected clock: moving bytes keep an exchange alive; standing ones end it within a quarter period. */
 import t from 'tap';
-import { NOT_WATCHED, unwatchIdle, watchIdle, type IdleWatched } from '../../src/pipeline/idle-watch.js';
+import { unwatchIdle, watchIdle, type IdleWatched } from '../../src/pipeline/idle-watch.js';
 import { fakeClock } from '../helpers/fake-clock.js';
 
 function watched(bytes: () => number, onIdle: () => void): IdleWatched {
-  return { idleBytes: bytes, onIdle, ...NOT_WATCHED };
+  return { idleBytes: bytes, onIdle, idleLast: 0, idleMovedAt: 0, idleSweeper: undefined, idleEarlier: undefined, idleLater: undefined };
 }
 
 t.test('idle after idleMs without a moving counter, not before, at most a quarter period late', async (t) => {
