@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { LoadGenerator } from './loadgen/index.js';
 import { buildChildren, BENCH_DIR } from './lib/build.js';
 import { outriderBuilt, setOutriderRuntime } from './lib/outrider.js';
-import { machineRuntime, shippedNodeOptions, shippedRuntime, type Runtime } from './lib/runtimes.js';
+import { machineRuntime, shippedEnv, shippedNodeOptions, shippedRuntime, type Runtime } from './lib/runtimes.js';
 import { installCleanup, pinningAvailable, pinSelf, stopAll } from './lib/procs.js';
 import { PROFILES, type Profile, type ProfileName } from './lib/profile.js';
 import { removeTempDirs } from './lib/tmp.js';
@@ -94,6 +94,7 @@ function machine(runtimes: ScenarioContext['runtimes']): Record<string, unknown>
       machine: describe(runtimes.machine),
       ...(runtimes.shippedMissing ? { shippedMissing: runtimes.shippedMissing } : {}),
       outriderNodeOptions: shippedNodeOptions(),
+      outriderEnv: shippedEnv(),
     },
     nproc: os.cpus().length, // not availableParallelism(): the runner has pinned itself to one core by now
     cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -162,7 +163,7 @@ function resolveRuntimes(log: (message: string) => void): ScenarioContext['runti
     return { outrider: machine, machine, shippedMissing: shipped.reason };
   }
   setOutriderRuntime(shipped);
-  log(`bench: Outrider on Node ${shipped.version} (the image's; ${shipped.source}), NODE_OPTIONS "${shippedNodeOptions()}"; generator and peers on Node ${machine.version} (this machine's) unless a target says otherwise`);
+  log(`bench: Outrider on Node ${shipped.version} (the image's; ${shipped.source}), the image's environment ${Object.entries(shippedEnv()).map(([k, v]) => `${k}="${v}"`).join(' ')}; generator and peers on Node ${machine.version} (this machine's) unless a target says otherwise`);
   return { outrider: shipped, machine };
 }
 

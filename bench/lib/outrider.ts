@@ -10,7 +10,7 @@ import { get, waitFor200 } from './http.js';
 import { spawnPinned, stop } from './procs.js';
 import { diedReason } from '../peers/target.js';
 import { tempDir } from './tmp.js';
-import { machineRuntime, shippedNodeOptions, type Runtime } from './runtimes.js';
+import { machineRuntime, shippedEnv, type Runtime } from './runtimes.js';
 
 let defaultRuntime: Runtime = machineRuntime();
 
@@ -63,8 +63,8 @@ interface StatusBody {
 
 /**
  * Runs on `options.runtime` (default: the shipped Node when the bench has it) with the image's
- * NODE_OPTIONS (the Dockerfile of the checkout it runs: a baseline keeps its own), so Outrider
- * is measured as a pod runs it.
+ * environment, NODE_OPTIONS and MALLOC_ARENA_MAX (the Dockerfile of the checkout it runs: a
+ * baseline keeps its own), so Outrider is measured as a pod runs it.
  */
 export async function startOutrider(name: string, policyYaml: string, adminPort: number, options: OutriderOptions = {}): Promise<OutriderStart> {
   const repoDir = options.repoDir ?? REPO_DIR;
@@ -74,7 +74,7 @@ export async function startOutrider(name: string, policyYaml: string, adminPort:
   const runtime = options.runtime ?? defaultRuntime;
   const profiling = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
   const probe = options.allocOut ? ['--import', path.join(REPO_DIR, 'bench', 'lib', 'alloc-probe.mjs')] : [];
-  const env = { ...process.env, NODE_OPTIONS: shippedNodeOptions(path.join(repoDir, 'Dockerfile')), ...(options.allocOut ? { OUTRIDER_BENCH_ALLOC_OUT: options.allocOut } : {}) };
+  const env = { ...process.env, NODE_OPTIONS: '', ...shippedEnv(path.join(repoDir, 'Dockerfile')), ...(options.allocOut ? { OUTRIDER_BENCH_ALLOC_OUT: options.allocOut } : {}) };
   const child = spawnPinned(name, runtime.node, [...profiling, ...probe, path.join(repoDir, 'bin', 'outrider'), '--config', file], { role: 'proxy', cwd: repoDir, env });
   let readyMs: number;
   try {

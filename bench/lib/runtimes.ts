@@ -49,14 +49,21 @@ export function shippedMajor(dockerfile = path.join(REPO_DIR, 'Dockerfile')): nu
 }
 
 /**
- * The image's NODE_OPTIONS (the heap settings it ships), so Outrider is measured as it runs in
- * a pod. Empty when the Dockerfile sets none.
+ * The environment the image's runtime stage sets (its `ENV KEY=VALUE` lines: NODE_OPTIONS, the
+ * heap sizes; MALLOC_ARENA_MAX, glibc's arenas), so Outrider is measured as it runs in a pod.
+ * test/k8s/node-options.test.ts checks this against dockerfile-ast's reading of the same file.
  */
-export function shippedNodeOptions(dockerfile = path.join(REPO_DIR, 'Dockerfile')): string {
+export function shippedEnv(dockerfile = path.join(REPO_DIR, 'Dockerfile')): Record<string, string> {
   const text = fs.readFileSync(dockerfile, 'utf8');
   const runtimeStage = text.slice(text.search(/^FROM\s.*\bAS\s+runtime\b/im) >>> 0);
-  const match = /^ENV\s+NODE_OPTIONS=(?:"([^"]*)"|(\S+))/m.exec(runtimeStage);
-  return (match?.[1] ?? match?.[2] ?? '').trim();
+  const env: Record<string, string> = {};
+  for (const match of runtimeStage.matchAll(/^ENV\s+(\w+)=(?:"([^"]*)"|(\S+))\s*$/gm)) env[match[1] as string] = (match[2] ?? match[3] ?? '').trim();
+  return env;
+}
+
+/** The image's NODE_OPTIONS; empty when the Dockerfile sets none. */
+export function shippedNodeOptions(dockerfile = path.join(REPO_DIR, 'Dockerfile')): string {
+  return shippedEnv(dockerfile).NODE_OPTIONS ?? '';
 }
 
 function versionOf(node: string): string | undefined {

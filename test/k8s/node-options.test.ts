@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { shippedNodeOptions } from '../../bench/lib/runtimes.js';
+import { shippedEnv, shippedNodeOptions } from '../../bench/lib/runtimes.js';
 import { readSettings } from '../../src/kubernetes/inject/annotations.js';
 import { sidecarContainer } from '../../src/kubernetes/inject/containers.js';
 import { DEFAULT_IMAGE, DEFAULT_NODE_OPTIONS, DEFAULT_POLICY_CONFIGMAP } from '../../src/kubernetes/inject/defaults.js';
@@ -23,11 +23,14 @@ type Any = any;
 
 const DOCKERFILE = fileURLToPath(new URL('../../Dockerfile', import.meta.url));
 
-function imageNodeOptions(): string | undefined {
+/** The runtime stage's ENV, as dockerfile-ast reads it (a later ENV of the same key wins, as in docker). */
+function imageEnv(): Map<string, string> {
   const runtime = stageNamed(parseDockerfile(readFileSync(DOCKERFILE, 'utf8')), 'runtime');
   const envs = runtime?.instructions.filter((i) => i.keyword === 'ENV') ?? [];
-  return envs.map((i) => keyValues(i).get('NODE_OPTIONS')).findLast((v) => v !== undefined);
+  return new Map(envs.flatMap((i) => [...keyValues(i)]));
 }
+
+const imageNodeOptions = (): string | undefined => imageEnv().get('NODE_OPTIONS');
 
 const sidecarEnv = (manifests: { doc: Any }[]): Any[] =>
   manifests.find((m) => m.doc.kind === 'Deployment')?.doc.spec.template.spec.initContainers.find((c: Any) => c.name === 'outrider').env ?? [];
@@ -42,6 +45,12 @@ t.test('the image, the chart and injection set the same NODE_OPTIONS', async (t)
   t.same(injected.env, [{ name: 'NODE_OPTIONS', value: image }], 'an injected sidecar carries it');
   const overridden = sidecarContainer(DEFAULT_IMAGE, readSettings({ 'outrider.io/proxy-node-options': '--max-old-space-size=400' }, { policy: DEFAULT_POLICY_CONFIGMAP, capture: false })) as Any;
   t.same(overridden.env, [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=400' }], 'outrider.io/proxy-node-options replaces it');
+});
+
+t.test("the bench runs Outrider with the image's whole environment, glibc's arena cap included", async (t) => {
+  const image = imageEnv();
+  t.same(shippedEnv(DOCKERFILE), Object.fromEntries(image), `the bench reads every ENV of the runtime stage: ${[...image.keys()].join(', ')}`);
+  t.match(image.get('MALLOC_ARENA_MAX'), /^[1-9]\d*$/, 'the image caps malloc arenas (docs/kubernetes.md, Memory)');
 });
 
 t.test('the chart renders sidecar.nodeOptions into the sidecar, and lets it be replaced', async (t) => {

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { shippedNodeOptions, shippedRuntime } from '../../bench/lib/runtimes.js';
+import { shippedEnv, shippedRuntime } from '../../bench/lib/runtimes.js';
 import { BIN, freePort, waitReady } from '../e2e/process.js';
 
 const PRELOAD = new URL('../fixtures/loader/record-loaded-modules.mjs', import.meta.url).href;
@@ -97,11 +97,11 @@ function logLine(child: ChildProcess, msg: string): Promise<Record<string, unkno
 }
 
 t.test('on the image\'s Node.js, the CLI gives back once ready the young generation start-up grew (src/sidecar/release-startup-memory.ts)', async (t) => {
-  // The image's Node and NODE_OPTIONS, as a pod runs it; the bench fetched that Node into
+  // The image's Node and environment, as a pod runs it; the bench fetched that Node into
   // bench/.runtimes (CI runs the bench's smoke before the tests), or this fetches it.
   const runtime = shippedRuntime((m) => t.comment(m));
   if (!runtime.ok) throw new Error(`the image's Node.js is not available: ${runtime.reason}`);
-  const cli = await startCli(PLAIN_POLICY, { node: runtime.node, env: { NODE_OPTIONS: shippedNodeOptions() }, stderr: 'pipe' });
+  const cli = await startCli(PLAIN_POLICY, { node: runtime.node, env: shippedEnv(), stderr: 'pipe' });
   t.teardown(cli.stop);
   const { youngBefore, youngAfter } = (await logLine(cli.child, 'released start-up memory')) as { youngBefore: number; youngAfter: number };
   t.ok(youngBefore > youngAfter, `Node ${runtime.version}: the young generation shrank from ${youngBefore} to ${youngAfter} bytes`);
