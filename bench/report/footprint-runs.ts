@@ -21,6 +21,7 @@ const FIGURES: readonly [Figure, string, number][] = [
   ['wrkRps', 'wrk req/s', 0],
   ['rpsOverUndici', '÷ undici', 2],
   ['rpsOverNginx', '÷ nginx', 2],
+  ['rpsOverUndiciMachine', "÷ undici on the machine's Node", 2],
   ['cpuUsPerRequest', 'CPU µs/req @5k', 1],
   ['cpuOverUndici', 'CPU ÷ undici', 2],
   ['cpuUsPerRequestPatterns', 'patterns CPU µs/req', 1],

@@ -92,13 +92,15 @@ export interface Summary {
   readonly gcPercentOfCpu: number;
   readonly wrkRps: number;
   readonly rpsOverUndici: number;
+  /** Against the pass-through on the machine's Node (NaN when that is the image's): the setup issue 16's own figures came from. */
+  readonly rpsOverUndiciMachine: number;
   readonly rpsOverNginx: number;
   readonly cpuOverUndici: number;
   readonly patternsCpuOverPlain: number;
   readonly failed: number;
 }
 
-function summarize(f: Footprint, t: FootprintTarget, undici: string, nginx: string): Summary {
+function summarize(f: Footprint, t: FootprintTarget, undici: string, nginx: string, undiciMachine: string): Summary {
   const at1k = runsOf(f, t.name, LATENCY_RATE);
   const at5k = runsOf(f, t.name, CPU_RATE);
   const patterns = runsOf(f, t.name, CPU_RATE, PATTERNS_PATH);
@@ -122,6 +124,7 @@ function summarize(f: Footprint, t: FootprintTarget, undici: string, nginx: stri
     wrkRps: round(med(max, wrkRps), 0),
     rpsOverUndici: round(paired(f, max, samePass(undici, 'max'), wrkRps, ratio), 3),
     rpsOverNginx: round(paired(f, max, samePass(nginx, 'max'), wrkRps, ratio), 3),
+    rpsOverUndiciMachine: undiciMachine === undici ? NaN : round(paired(f, max, samePass(undiciMachine, 'max'), wrkRps, ratio), 3),
     cpuOverUndici: round(paired(f, at5k, samePass(undici, CPU_RATE), cpuUs, ratio), 3),
     patternsCpuOverPlain: round(paired(f, patterns, samePass(t.name, CPU_RATE), cpuUs, ratio), 3),
     failed,
@@ -130,14 +133,14 @@ function summarize(f: Footprint, t: FootprintTarget, undici: string, nginx: stri
 
 const kib = (bytes: number): string => (Number.isFinite(bytes) ? `${fmt(bytes / 1024, 1)}` : '—');
 
-function tables(summaries: readonly Summary[], f: Footprint, first: Summary, others: readonly Summary[]): Table[] {
+function tables(summaries: readonly Summary[], f: Footprint, first: Summary, others: readonly Summary[], undiciMachine: string | undefined): Table[] {
   const proxies = summaries.filter((s) => s.target !== 'direct');
   const out: Table[] = [
     {
       title: `Latency and throughput (added over direct at ${LATENCY_RATE} req/s, paired per pass; wrk -t1 -c50 on one core)`,
-      columns: ['target', '+p50 ms', '+p99 ms', 'wrk req/s', '÷ undici', '÷ nginx', 'failed'],
-      rows: proxies.map((s) => [s.target, fmt(s.addedP50), fmt(s.addedP99), fmt(s.wrkRps, 0), fmt(s.rpsOverUndici), fmt(s.rpsOverNginx), String(s.failed)]),
-      note: `Upstream: ${f.upstream}. ÷ columns are paired per pass with the peer of the same run.`,
+      columns: ['target', '+p50 ms', '+p99 ms', 'wrk req/s', '÷ undici', '÷ nginx', ...(undiciMachine ? [`÷ ${undiciMachine}`] : []), 'failed'],
+      rows: proxies.map((s) => [s.target, fmt(s.addedP50), fmt(s.addedP99), fmt(s.wrkRps, 0), fmt(s.rpsOverUndici), fmt(s.rpsOverNginx), ...(undiciMachine ? [fmt(s.rpsOverUndiciMachine)] : []), String(s.failed)]),
+      note: `Upstream: ${f.upstream}. ÷ columns are paired per pass with the peer of the same run.${undiciMachine ? ` ÷ undici is the pass-through on the same Node as Outrider (the verdict); ÷ ${undiciMachine} is the same pass-through on the machine's Node, the setup of the figures issue 16 quotes.` : ''}`,
     },
     {
       title: `CPU and memory per request at ${CPU_RATE} req/s (no patterns / retry + hedge + breaker + bulkhead)`,
@@ -213,12 +216,13 @@ function checks(ctx: ScenarioContext, f: Footprint, o: Summary | undefined, hasP
 export function footprintResult(ctx: ScenarioContext, f: Footprint): ScenarioOutcome {
   const undici = `undici ${ctx.runtimes.outrider.label}`;
   const nginx = 'nginx';
-  const summaries = f.targets.map((t) => summarize(f, t, undici, nginx));
+  const undiciMachine = `undici ${ctx.runtimes.machine.label}`;
+  const summaries = f.targets.map((t) => summarize(f, t, undici, nginx, undiciMachine));
   const outriders = summaries.filter((s) => f.targets.find((t) => t.name === s.target)?.kind === 'outrider');
   const [first, ...others] = outriders;
   const hasPeer = (name: string): boolean => f.targets.some((t) => t.name === name) && !f.dead.has(name);
   const notes = [...f.missing, ...f.dead];
-  const all = first ? tables(summaries, f, first, others) : [];
+  const all = first ? tables(summaries, f, first, others, f.targets.some((t) => t.name === undiciMachine && undiciMachine !== undici) ? undiciMachine : undefined) : [];
   if (notes.length > 0) all.push({ title: 'Not measured, or died during the run', columns: ['target', 'why'], rows: notes.map(([n, w]) => [n, w]) });
   return {
     status: 'ok',

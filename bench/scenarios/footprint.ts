@@ -71,6 +71,8 @@ async function startTargets(ctx: ScenarioContext, upstreamPort: number, allocOut
       return { ok: true, port, pid: started.pid, readyMs: started.readyMs, stop: () => started.stop().then(() => undefined), died: () => started.died() };
     }]),
     [`undici ${outrider.label}`, 'peer', async () => startUndiciPeer(...((await freePorts(1)) as [number]), upstreamPort, outrider)],
+    // The same pass-through on the machine's Node: issue 16 quoted its throughput ratios against it.
+    ...(machine.version === outrider.version ? [] : [[`undici ${machine.label}`, 'peer', async () => startUndiciPeer(...((await freePorts(1)) as [number]), upstreamPort, machine)] as [string, FootprintTarget['kind'], () => Promise<Started>]]),
     ['nginx', 'peer', async () => startNginxProxy(...((await freePorts(1)) as [number]), upstreamPort)],
   ];
   for (const [name, kind, start] of starters) {
