@@ -1,7 +1,8 @@
 /**
  * Tells when an exchange has moved no bytes for `idleMs`. A timer per exchange, or one reset
  * per chunk, costs on every request of a busy sidecar; instead the watched exchanges of one
- * idle period share one sweeper that samples each one's byte counter a few times per period.
+ * route share one sweeper (its timeout layer owns it, as it owns its deadline queue) that
+ * samples each one's byte counter a few times per period.
  * An exchange is found idle at most a quarter period after `idleMs` without a moving counter.
  * Per request this is a list entry on an object the caller already has.
  */
@@ -16,7 +17,7 @@ export interface IdleWatched {
   idleLast: number;
   idleMovedAt: number;
   /** The sweeper it is in (undefined when not watched) and its neighbours in that sweeper's list. */
-  idleSweeper: Sweeper | undefined;
+  idleSweeper: IdleSweeper | undefined;
   idleEarlier: IdleWatched | undefined;
   idleLater: IdleWatched | undefined;
 }
@@ -24,27 +25,9 @@ export interface IdleWatched {
 /** Samples per idle period; the detection is late by at most idleMs / SAMPLES. */
 const SAMPLES = 4;
 
-/** Start watching `watched` for `idleMs` of stillness. */
-export function watchIdle(clock: Clock, idleMs: number, watched: IdleWatched): void {
-  watched.idleLast = watched.idleBytes();
-  watched.idleMovedAt = clock.now();
-  sweeperFor(clock, idleMs).add(watched);
-}
-
 /** Stop watching (the exchange finished); a no-op when not watched. */
 export function unwatchIdle(watched: IdleWatched): void {
   watched.idleSweeper?.delete(watched);
-}
-
-/** The sweepers in use, per clock and idle period (a handful: one per distinct idleTimeout). */
-const sweepers = new WeakMap<Clock, Map<number, Sweeper>>();
-
-function sweeperFor(clock: Clock, idleMs: number): Sweeper {
-  let byPeriod = sweepers.get(clock);
-  if (byPeriod === undefined) sweepers.set(clock, (byPeriod = new Map()));
-  let sweeper = byPeriod.get(idleMs);
-  if (sweeper === undefined) byPeriod.set(idleMs, (sweeper = new Sweeper(clock, idleMs)));
-  return sweeper;
 }
 
 /**
@@ -56,7 +39,7 @@ function sweeperFor(clock: Clock, idleMs: number): Sweeper {
  * request, about 7 µs of GC per request at full load (bench/RESULTS.md, issue 16). A removed
  * entry here is unlinked and its links cleared, so nothing old points at a finished exchange.
  */
-class Sweeper {
+export class IdleSweeper {
   readonly #clock: Clock;
   readonly #idleMs: number;
   #first: IdleWatched | undefined;
@@ -68,7 +51,10 @@ class Sweeper {
     this.#idleMs = idleMs;
   }
 
-  add(watched: IdleWatched): void {
+  /** Start watching `watched` for this sweeper's period of stillness. */
+  watch(watched: IdleWatched): void {
+    watched.idleLast = watched.idleBytes();
+    watched.idleMovedAt = this.#clock.now();
     watched.idleSweeper?.delete(watched);
     watched.idleSweeper = this;
     watched.idleEarlier = this.#last;

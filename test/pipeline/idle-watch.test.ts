@@ -1,6 +1,6 @@
 /** The idle watch on an injected clock: moving bytes keep an exchange alive; standing ones end it within a quarter period. */
 import t from 'tap';
-import { unwatchIdle, watchIdle, type IdleWatched } from '../../src/pipeline/idle-watch.js';
+import { IdleSweeper, unwatchIdle, type IdleWatched } from '../../src/pipeline/idle-watch.js';
 import { fakeClock } from '../helpers/fake-clock.js';
 
 function watched(bytes: () => number, onIdle: () => void): IdleWatched {
@@ -12,7 +12,7 @@ t.test('idle after idleMs without a moving counter, not before, at most a quarte
   let bytes = 0;
   let idleAt: number | undefined;
   const started = clock.now();
-  watchIdle(clock, 400, watched(() => bytes, () => (idleAt = clock.now())));
+  new IdleSweeper(clock, 400).watch(watched(() => bytes, () => (idleAt = clock.now())));
   for (let i = 0; i < 10; i++) {
     clock.advance(100);
     bytes += 1; // a byte every 100 ms: never idle
@@ -26,12 +26,13 @@ t.test('idle after idleMs without a moving counter, not before, at most a quarte
   t.ok(clock.now() - started > 1000);
 });
 
-t.test('a watch taken away never fires; watches of one period share a sweeper', async (t) => {
+t.test('a watch taken away never fires; the others of its sweeper do', async (t) => {
   const clock = fakeClock();
   const fired: string[] = [];
+  const sweeper = new IdleSweeper(clock, 200);
   const a = watched(() => 0, () => fired.push('a'));
-  watchIdle(clock, 200, a);
-  watchIdle(clock, 200, watched(() => 0, () => fired.push('b')));
+  sweeper.watch(a);
+  sweeper.watch(watched(() => 0, () => fired.push('b')));
   unwatchIdle(a);
   clock.advance(1000);
   t.same(fired, ['b'], 'only the running watch fired, once');
@@ -41,13 +42,14 @@ t.test('watches leave the list in any order; the rest fire once each, and a watc
   const clock = fakeClock();
   const fired: string[] = [];
   const all = ['a', 'b', 'c', 'd', 'e'].map((name) => ({ name, w: watched(() => 0, () => fired.push(name)) }));
-  for (const { w } of all) watchIdle(clock, 200, w);
+  const sweeper = new IdleSweeper(clock, 200);
+  for (const { w } of all) sweeper.watch(w);
   for (const name of ['c', 'a', 'e']) unwatchIdle(all.find((x) => x.name === name)!.w);
   unwatchIdle(all[0]!.w); // a second time: a no-op
   clock.advance(1000);
   t.same(fired, ['b', 'd'], 'the middle, first and last taken out; the others fired');
   t.equal(all[1]!.w.idleSweeper, undefined, 'a fired watch has left the list');
-  watchIdle(clock, 200, all[0]!.w);
+  sweeper.watch(all[0]!.w);
   clock.advance(1000);
   t.same(fired, ['b', 'd', 'a']);
 });
@@ -55,14 +57,15 @@ t.test('watches leave the list in any order; the rest fire once each, and a watc
 t.test('an idle exchange that ends another one during the sweep: that one never fires', async (t) => {
   const clock = fakeClock();
   const fired: string[] = [];
+  const sweeper = new IdleSweeper(clock, 200);
   const b = watched(() => 0, () => fired.push('b'));
   const a = watched(() => 0, () => {
     fired.push('a');
     unwatchIdle(b);
   });
-  watchIdle(clock, 200, a);
-  watchIdle(clock, 200, b);
-  watchIdle(clock, 200, watched(() => 0, () => fired.push('c')));
+  sweeper.watch(a);
+  sweeper.watch(b);
+  sweeper.watch(watched(() => 0, () => fired.push('c')));
   clock.advance(1000);
   t.same(fired, ['a', 'c']);
 });

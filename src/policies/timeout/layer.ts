@@ -18,7 +18,7 @@
 import { OutriderError } from '../../errors.js';
 import type { LayerContext } from '../../pipeline/contract.js';
 import { withSignal } from '../../pipeline/layer.js';
-import { unwatchIdle, watchIdle, type IdleWatched } from '../../pipeline/idle-watch.js';
+import { IdleSweeper, unwatchIdle, type IdleWatched } from '../../pipeline/idle-watch.js';
 import { LinkedScope } from '../../pipeline/signal.js';
 import type { Exchange, Layer } from '../../pipeline/layer.js';
 import type { RoutePolicy } from '../../config/types.js';
@@ -30,9 +30,10 @@ export function timeoutLayer(policy: RoutePolicy, context: Pick<LayerContext, 'c
   // Built even with both clocks off: a gRPC call's grpc-timeout still applies.
   const clock = context.clock;
   const deadlines = new DeadlineQueue(clock);
+  const idle = policy.idleTimeoutMs > 0 ? new IdleSweeper(clock, policy.idleTimeoutMs) : undefined;
   return (next) =>
     function timeout(exchange: Exchange) {
-      const timers = new ExchangeTimers(policy, exchange, clock, deadlines);
+      const timers = new ExchangeTimers(policy, exchange, clock, deadlines, idle);
       const answer = next(withSignal(exchange, timers.scope));
       if (exchange.request.upgrade === undefined) return answer;
       // An upgrade's timeout covers the handshake only; the tunnel has idleTimeout.
@@ -62,7 +63,7 @@ class ExchangeTimers extends Deadline implements IdleWatched {
   #deadlineArmed = false;
   #grpcDeadline: NodeJS.Timeout | undefined;
 
-  constructor(policy: RoutePolicy, exchange: Exchange, clock: Clock, deadlines: DeadlineQueue) {
+  constructor(policy: RoutePolicy, exchange: Exchange, clock: Clock, deadlines: DeadlineQueue, idle: IdleSweeper | undefined) {
     super();
     this.scope = new LinkedScope(exchange.signal);
     this.#policy = policy;
@@ -79,7 +80,7 @@ class ExchangeTimers extends Deadline implements IdleWatched {
       ledger.deadline = clock.now() + grpcTimeoutMs;
       this.#grpcDeadline = clock.setTimeout(() => this.#expire(`the call's grpc-timeout of ${grpcTimeoutMs} ms passed`), grpcTimeoutMs);
     }
-    if (policy.idleTimeoutMs > 0) watchIdle(clock, policy.idleTimeoutMs, this);
+    idle?.watch(this);
     ledger.onFinish(this.#finish);
   }
 
