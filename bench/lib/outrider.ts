@@ -74,6 +74,7 @@ export async function startOutrider(name: string, policyYaml: string, adminPort:
   const runtime = options.runtime ?? defaultRuntime;
   const profiling = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
   const probe = options.allocOut ? ['--import', path.join(REPO_DIR, 'bench', 'lib', 'alloc-probe.mjs')] : [];
+  // NODE_OPTIONS '' first: the runner's own must not reach an image that sets none.
   const env = { ...process.env, NODE_OPTIONS: '', ...shippedEnv(path.join(repoDir, 'Dockerfile')), ...(options.allocOut ? { OUTRIDER_BENCH_ALLOC_OUT: options.allocOut } : {}) };
   const child = spawnPinned(name, runtime.node, [...profiling, ...probe, path.join(repoDir, 'bin', 'outrider'), '--config', file], { role: 'proxy', cwd: repoDir, env });
   let readyMs: number;

@@ -100,7 +100,7 @@ export interface Summary {
   readonly failed: number;
 }
 
-function summarize(f: Footprint, t: FootprintTarget, undici: string, nginx: string, undiciMachine: string): Summary {
+function summarize(f: Footprint, t: FootprintTarget, undici: string, nginx: string, undiciMachine: string | undefined): Summary {
   const at1k = runsOf(f, t.name, LATENCY_RATE);
   const at5k = runsOf(f, t.name, CPU_RATE);
   const patterns = runsOf(f, t.name, CPU_RATE, PATTERNS_PATH);
@@ -124,7 +124,7 @@ function summarize(f: Footprint, t: FootprintTarget, undici: string, nginx: stri
     wrkRps: round(med(max, wrkRps), 0),
     rpsOverUndici: round(paired(f, max, samePass(undici, 'max'), wrkRps, ratio), 3),
     rpsOverNginx: round(paired(f, max, samePass(nginx, 'max'), wrkRps, ratio), 3),
-    rpsOverUndiciMachine: undiciMachine === undici ? NaN : round(paired(f, max, samePass(undiciMachine, 'max'), wrkRps, ratio), 3),
+    rpsOverUndiciMachine: undiciMachine === undefined ? NaN : round(paired(f, max, samePass(undiciMachine, 'max'), wrkRps, ratio), 3),
     cpuOverUndici: round(paired(f, at5k, samePass(undici, CPU_RATE), cpuUs, ratio), 3),
     patternsCpuOverPlain: round(paired(f, patterns, samePass(t.name, CPU_RATE), cpuUs, ratio), 3),
     failed,
@@ -216,13 +216,15 @@ function checks(ctx: ScenarioContext, f: Footprint, o: Summary | undefined, hasP
 export function footprintResult(ctx: ScenarioContext, f: Footprint): ScenarioOutcome {
   const undici = `undici ${ctx.runtimes.outrider.label}`;
   const nginx = 'nginx';
-  const undiciMachine = `undici ${ctx.runtimes.machine.label}`;
+  // The pass-through on the machine's Node, when that is another Node than Outrider's.
+  const machinePeer = `undici ${ctx.runtimes.machine.label}`;
+  const undiciMachine = machinePeer !== undici && f.targets.some((t) => t.name === machinePeer) ? machinePeer : undefined;
   const summaries = f.targets.map((t) => summarize(f, t, undici, nginx, undiciMachine));
   const outriders = summaries.filter((s) => f.targets.find((t) => t.name === s.target)?.kind === 'outrider');
   const [first, ...others] = outriders;
   const hasPeer = (name: string): boolean => f.targets.some((t) => t.name === name) && !f.dead.has(name);
   const notes = [...f.missing, ...f.dead];
-  const all = first ? tables(summaries, f, first, others, f.targets.some((t) => t.name === undiciMachine && undiciMachine !== undici) ? undiciMachine : undefined) : [];
+  const all = first ? tables(summaries, f, first, others, undiciMachine) : [];
   if (notes.length > 0) all.push({ title: 'Not measured, or died during the run', columns: ['target', 'why'], rows: notes.map(([n, w]) => [n, w]) });
   return {
     status: 'ok',
